@@ -1,0 +1,537 @@
+"""The configuration domain: tools, agents, scenarios (handoff graphs) and the demo records their
+Python tools work on. Everything here is edited in the Django admin and compiled by
+`agents.compile` into the immutable `realtime.spec.ScenarioSpec` a call runs with.
+
+Validation lives in `agents.validation` so the admin, the model `clean()` methods and the JSON
+import all apply the same rules in the same words.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+from agents import validation
+from agents.options import (
+    REALTIME_MODELS,
+    SUPERVISOR_MODELS,
+    TRANSCRIPTION_MODELS,
+    VOICES,
+)
+from realtime.spec import TRANSFER_PREFIX
+
+TOOL_NAME_RE = r"^[a-zA-Z0-9_-]{1,64}$"
+# transfer_to_<slug> must itself be a valid tool name: 64 - len("transfer_to_") characters left.
+AGENT_SLUG_MAX = 64 - len(TRANSFER_PREFIX)
+
+
+def handler_choices() -> list[tuple[str, str]]:
+    """The Python handlers the code declares (see agents.handlers); imported lazily."""
+    from agents.handlers import handler_choices as choices
+
+    return choices()
+
+
+def empty_parameters() -> dict[str, Any]:
+    return {"type": "object", "properties": {}, "required": []}
+
+
+def empty_list() -> list[Any]:
+    return []
+
+
+class Tool(models.Model):
+    class Kind(models.TextChoices):
+        PYTHON = "python", "Python handler"
+        WEBHOOK = "webhook", "HTTP webhook"
+        BUILTIN = "builtin", "Built-in"
+
+    class Builtin(models.TextChoices):
+        ESCALATE = "escalate", "Escalate to a human"
+        END_CALL = "end_call", "End the call"
+        ASK_SUPERVISOR = "ask_supervisor", "Ask the supervisor"
+
+    class Method(models.TextChoices):
+        POST = "POST", "POST"
+        GET = "GET", "GET"
+        PUT = "PUT", "PUT"
+        PATCH = "PATCH", "PATCH"
+
+    name = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[RegexValidator(TOOL_NAME_RE, "Use 1 to 64 letters, digits, underscores or hyphens.")],
+        help_text="What the model calls, e.g. lookup_orders. Letters, digits, _ and - only.",
+    )
+    description = models.TextField(help_text="Tells the model when and how to use the tool.")
+    parameters = models.JSONField(
+        default=empty_parameters,
+        help_text='The arguments as a JSON Schema object, e.g. {"type": "object", "properties": {...}}.',
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PYTHON)
+    handler = models.CharField(
+        max_length=64, blank=True, choices=handler_choices, help_text="Python tools: the handler that runs."
+    )
+    builtin = models.CharField(max_length=32, blank=True, choices=Builtin.choices)
+    webhook_url = models.URLField(blank=True, verbose_name="webhook URL")
+    webhook_method = models.CharField(max_length=8, choices=Method.choices, default=Method.POST)
+    webhook_timeout_seconds = models.FloatField(
+        default=5.0, validators=[MinValueValidator(0.1), MaxValueValidator(60.0)]
+    )
+    webhook_secret_header = models.CharField(
+        max_length=100, blank=True, help_text="HTTP header that carries the secret, e.g. X-Webhook-Secret."
+    )
+    webhook_secret_name = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The NAME of the secret: TOOL_SECRET_<NAME> in the environment. The secret itself is never stored.",
+    )
+    needs_approval = models.BooleanField(
+        default=False, help_text="A human approves each call of this tool before it runs."
+    )
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = validation.tool_problems(
+            name=self.name,
+            kind=self.kind,
+            parameters=self.parameters,
+            handler=self.handler,
+            builtin=self.builtin,
+            webhook_url=self.webhook_url,
+            webhook_secret_header=self.webhook_secret_header,
+            webhook_secret_name=self.webhook_secret_name,
+        )
+        if errors:
+            raise ValidationError(errors)
+
+
+class Agent(models.Model):
+    class Kind(models.TextChoices):
+        REALTIME = "realtime", "Realtime voice agent"
+        SUPERVISOR = "supervisor", "Text supervisor"
+
+    class Modality(models.TextChoices):
+        AUDIO = "audio", "Audio (with transcript)"
+        TEXT = "text", "Text only"
+
+    class TurnDetection(models.TextChoices):
+        NONE = "none", "None (the engine commits turns)"
+        SERVER_VAD = "server_vad", "Server VAD (silence based)"
+        SEMANTIC_VAD = "semantic_vad", "Semantic VAD (meaning based)"
+
+    class Eagerness(models.TextChoices):
+        AUTO = "auto", "Auto"
+        LOW = "low", "Low (waits longer)"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High (answers quickly)"
+
+    class NoiseReduction(models.TextChoices):
+        NONE = "none", "None"
+        NEAR_FIELD = "near_field", "Near field (headset, phone)"
+        FAR_FIELD = "far_field", "Far field (speakerphone, room)"
+
+    slug = models.SlugField(
+        max_length=AGENT_SLUG_MAX,
+        unique=True,
+        help_text="Short id used in transfer tools (transfer_to_<slug>) and exports.",
+    )
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.REALTIME)
+    instructions = models.TextField(help_text="What this agent does and how it speaks.")
+    handoff_description = models.TextField(
+        blank=True, help_text="One sentence other agents read to decide whether to transfer here."
+    )
+    model = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="Empty: the default model for the kind (REALTIME_DEFAULT_MODEL / SUPERVISOR_DEFAULT_MODEL).",
+    )
+    voice = models.CharField(max_length=32, blank=True, default="marin", choices=[(v, v) for v in VOICES])
+    output_modality = models.CharField(max_length=8, choices=Modality.choices, default=Modality.AUDIO)
+    turn_detection = models.CharField(
+        max_length=16, choices=TurnDetection.choices, default=TurnDetection.SERVER_VAD
+    )
+    vad_threshold = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Server VAD: 0.0 to 1.0; higher needs louder speech. Empty: the API default (0.5).",
+    )
+    vad_prefix_padding_ms = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(5000)], help_text="Server VAD. Empty: 300 ms."
+    )
+    vad_silence_duration_ms = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(10000)], help_text="Server VAD. Empty: 500 ms."
+    )
+    vad_idle_timeout_ms = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(5000), MaxValueValidator(30000)],
+        help_text="Server VAD: prompt a silent caller after this long. Empty: off.",
+    )
+    vad_create_response = models.BooleanField(default=True, help_text="Answer automatically at the end of a turn.")
+    vad_interrupt_response = models.BooleanField(default=True, help_text="Stop speaking when the caller barges in.")
+    vad_eagerness = models.CharField(max_length=8, choices=Eagerness.choices, default=Eagerness.AUTO)
+    transcription_model = models.CharField(
+        max_length=64,
+        blank=True,
+        default="gpt-transcribe",
+        choices=[(m, m) for m in TRANSCRIPTION_MODELS],
+        help_text="Transcribes what the caller says. Empty: no transcript of the caller.",
+    )
+    transcription_language = models.CharField(
+        max_length=2,
+        blank=True,
+        validators=[RegexValidator(r"^[a-z]{2}$", "Use a two-letter ISO-639-1 code such as en.")],
+        help_text="ISO-639-1 code, e.g. en. Empty: detected.",
+    )
+    noise_reduction = models.CharField(
+        max_length=16, choices=NoiseReduction.choices, default=NoiseReduction.NEAR_FIELD
+    )
+    speed = models.FloatField(default=1.0, validators=[MinValueValidator(0.25), MaxValueValidator(1.5)])
+    tool_choice = models.CharField(
+        max_length=64,
+        default="auto",
+        help_text="auto, required, none, or the name of one of this agent's tools (transfer tools included).",
+    )
+    max_output_tokens = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(4096)],
+        help_text="1 to 4096. Empty: no limit (inf).",
+    )
+    tools = models.ManyToManyField(Tool, blank=True, related_name="agents")
+
+    class Meta:
+        ordering = ("slug",)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+    @property
+    def effective_model(self) -> str:
+        if self.model:
+            return self.model
+        if self.kind == self.Kind.SUPERVISOR:
+            return settings.SUPERVISOR_DEFAULT_MODEL
+        return settings.REALTIME_DEFAULT_MODEL
+
+    def clean(self) -> None:
+        errors = validation.agent_problems(
+            kind=self.kind,
+            instructions=self.instructions or "",
+            model=self.effective_model,
+            voice=self.voice,
+            output_modality=self.output_modality,
+            turn_detection=self.turn_detection,
+            tool_choice=self.tool_choice,
+            realtime_models=REALTIME_MODELS,
+            supervisor_models=SUPERVISOR_MODELS,
+        )
+        if errors:
+            raise ValidationError(errors)
+
+    def own_tool_names(self) -> list[str]:
+        return [tool.name for tool in self.tools.all()]
+
+
+class Scenario(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    root_agent = models.ForeignKey(
+        Agent, on_delete=models.PROTECT, related_name="root_of", help_text="The agent that answers the call."
+    )
+    supervisor_agent = models.ForeignKey(
+        Agent, on_delete=models.PROTECT, null=True, blank=True, related_name="supervisor_of",
+        help_text="Chat-supervisor pattern: the text agent the voice agents ask (ask_supervisor tool).",
+    )
+    fallback_agent = models.ForeignKey(
+        Agent, on_delete=models.PROTECT, null=True, blank=True, related_name="fallback_of",
+        help_text="Where a call recovers when something goes wrong (e.g. a human-escalation agent).",
+    )
+    agents = models.ManyToManyField(
+        Agent, blank=True, related_name="scenarios",
+        help_text="Agents in this scenario. The root, supervisor and fallback agents are always included.",
+    )
+    max_handoff_depth = models.PositiveIntegerField(
+        default=6, validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Most transfers in one call.",
+    )
+    max_session_seconds = models.PositiveIntegerField(
+        default=3600, validators=[MinValueValidator(60), MaxValueValidator(3600)],
+        help_text="Longest Realtime session before it is renewed (the GA limit is 60 minutes).",
+    )
+    summarize_every_turns = models.PositiveIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Summarise the conversation every N caller turns.",
+    )
+    max_call_seconds = models.PositiveIntegerField(
+        default=1800, validators=[MinValueValidator(30), MaxValueValidator(24 * 3600)],
+        help_text="The call is wrapped up after this long.",
+    )
+    blocked_phrases = models.JSONField(
+        default=empty_list, blank=True, help_text='Phrases the agent must never say, as a JSON list: ["..."].'
+    )
+    off_brand_terms = models.JSONField(
+        default=empty_list, blank=True, help_text="Words that are off brand (e.g. competitors), as a JSON list."
+    )
+    guardrail_patterns = models.JSONField(
+        default=empty_list, blank=True,
+        help_text="Regular expressions an answer must not match (e.g. card numbers), as a JSON list.",
+    )
+    escalation_webhook_url = models.URLField(
+        blank=True, verbose_name="escalation webhook URL",
+        help_text="Optional: notified when a call is escalated to a human.",
+    )
+    failover_provider = models.CharField(
+        max_length=16, blank=True, default="",
+        choices=[("", "None: the call ends on the fallback path"), ("offline", "The local offline engine")],
+        help_text="Where calls go when the Realtime provider cannot be reached.",
+    )
+
+    class Meta:
+        ordering = ("slug",)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+    def clean(self) -> None:
+        errors = validation.guardrail_problems(
+            blocked_phrases=self.blocked_phrases,
+            off_brand_terms=self.off_brand_terms,
+            patterns=self.guardrail_patterns,
+        )
+        if errors:
+            raise ValidationError(errors)
+
+    def member_agents(self) -> list[Agent]:
+        """Agents of the scenario: the explicit list plus root, supervisor and fallback."""
+        members: dict[int, Agent] = {}
+        for agent in (self.root_agent, self.supervisor_agent, self.fallback_agent):
+            if agent is not None:
+                members[agent.pk] = agent
+        if self.pk:
+            for agent in self.agents.all():
+                members.setdefault(agent.pk, agent)
+        return sorted(members.values(), key=lambda a: a.slug)
+
+    def validate_graph(self) -> None:
+        """Check the whole saved graph (agents, tools, edges); raise ValidationError if it is wrong."""
+        problems = validation.scenario_problems(validation.ScenarioFacts.from_scenario(self))
+        if problems:
+            raise ValidationError(problems)
+
+
+class HandoffEdge(models.Model):
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="edges")
+    from_agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="edges_out")
+    to_agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="edges_in")
+    when = models.TextField(
+        blank=True, verbose_name="when to transfer", help_text="When the caller should be transferred this way."
+    )
+    contract = models.JSONField(
+        default=empty_list,
+        blank=True,
+        verbose_name="handoff contract",
+        help_text=(
+            "Extra context that travels with the caller, beyond the reason and the conversation summary "
+            'that always do. A JSON list: [{"name": "order_id", "description": "...", "type": "string", '
+            '"required": true}]. Types: string, integer, number, boolean.'
+        ),
+    )
+
+    class Meta:
+        ordering = ("scenario", "from_agent__slug", "to_agent__slug")
+        constraints = (
+            models.UniqueConstraint(fields=["scenario", "from_agent", "to_agent"], name="unique_handoff_edge"),
+        )
+        verbose_name = "handoff"
+
+    def __str__(self) -> str:
+        return f"{self.from_agent.slug} → {self.to_agent.slug}"
+
+    @property
+    def transfer_tool_name(self) -> str:
+        return f"{TRANSFER_PREFIX}{self.to_agent.slug}"
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        contract_errors = validation.contract_problems(self.contract)
+        if contract_errors:
+            errors["contract"] = contract_errors
+        if self.from_agent_id and self.to_agent_id and self.from_agent_id == self.to_agent_id:
+            errors["to_agent"] = ["An agent cannot transfer to itself."]
+        if errors:
+            raise ValidationError(errors)
+
+
+# --- Demo records: what the demo scenarios' Python tools read and write ----------------------------
+
+PHONE_RE = r"^\+[1-9]\d{6,14}$"
+phone_validator = RegexValidator(PHONE_RE, "Use the international format, e.g. +447700900123.")
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=120)
+    phone = models.CharField(max_length=16, unique=True, validators=[phone_validator])
+    date_of_birth = models.DateField()
+    email = models.EmailField(blank=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.phone})"
+
+
+class Product(models.Model):
+    sku = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=120)
+    category = models.CharField(max_length=60)
+    price = models.DecimalField(max_digits=9, decimal_places=2)
+    discount_percent = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(90)])
+    in_stock = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("sku",)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"
+
+    @property
+    def sale_price(self) -> Any:
+        from decimal import ROUND_HALF_UP, Decimal
+
+        factor = Decimal(100 - self.discount_percent) / Decimal(100)
+        return (self.price * factor).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PROCESSING = "processing", "Processing"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+        RETURN_STARTED = "return_started", "Return started"
+
+    number = models.CharField(
+        max_length=9, unique=True, validators=[RegexValidator(r"^ORD-\d{5}$", "Order numbers look like ORD-12345.")]
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSING)
+    placed_on = models.DateField()
+    delivered_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-placed_on", "number")
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price = models.DecimalField(max_digits=9, decimal_places=2)
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product.sku}"
+
+
+class ReturnRequest(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="returns")
+    reason = models.TextField()
+    reference = models.CharField(max_length=16, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class CartItem(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="cart_items")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE)
+    quantity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+
+    class Meta:
+        constraints = (models.UniqueConstraint(fields=["customer", "product"], name="one_cart_line_per_product"),)
+
+    def __str__(self) -> str:
+        return f"{self.customer.name}: {self.quantity} × {self.product.sku}"
+
+
+class Policy(models.Model):
+    """A policy an agent may quote: retail returns, carrier roaming, upgrades, …"""
+
+    class Audience(models.TextChoices):
+        RETAIL = "retail", "Retail"
+        CARRIER = "carrier", "Mobile carrier"
+
+    audience = models.CharField(max_length=16, choices=Audience.choices)
+    topic = models.SlugField(max_length=40)
+    title = models.CharField(max_length=120)
+    text = models.TextField()
+    window_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Returns: days after delivery during which a return is accepted."
+    )
+
+    class Meta:
+        ordering = ("audience", "topic")
+        constraints = (models.UniqueConstraint(fields=["audience", "topic"], name="one_policy_per_topic"),)
+        verbose_name_plural = "policies"
+
+    def __str__(self) -> str:
+        return f"{self.get_audience_display()}: {self.title}"
+
+
+class MobileAccount(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    phone = models.CharField(max_length=16, unique=True, validators=[phone_validator])
+    holder_name = models.CharField(max_length=120)
+    account_number = models.CharField(
+        max_length=10, unique=True, validators=[RegexValidator(r"^ACC-\d{6}$", "Account numbers look like ACC-123456.")]
+    )
+    plan = models.CharField(max_length=60)
+    monthly_fee = models.DecimalField(max_digits=7, decimal_places=2)
+    balance_due = models.DecimalField(max_digits=9, decimal_places=2, default=0)
+    data_used_gb = models.DecimalField(max_digits=6, decimal_places=2, default=0)
+    data_allowance_gb = models.DecimalField(max_digits=6, decimal_places=2, default=0)
+    roaming_enabled = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    contract_ends_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("holder_name",)
+
+    def __str__(self) -> str:
+        return f"{self.holder_name} ({self.phone})"
+
+
+class Store(models.Model):
+    name = models.CharField(max_length=120)
+    city = models.CharField(max_length=60)
+    postcode = models.CharField(max_length=10)
+    address = models.CharField(max_length=200)
+    opening_hours = models.CharField(max_length=120)
+    services = models.CharField(max_length=200, blank=True, help_text="e.g. repairs, SIM swaps, device pickup")
+
+    class Meta:
+        ordering = ("city", "name")
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.city}"
+
+
+def postcode_area(postcode: str) -> str:
+    """The letters before the first digit of a UK-style postcode (e.g. "EC" for "EC1A 1BB")."""
+    match = re.match(r"^[A-Za-z]+", postcode.strip())
+    return match.group(0).upper() if match else ""

@@ -1,0 +1,216 @@
+"""The offline engine under synthetic callers, over loopback.
+
+    python -m bench.offline [--turns 3] [--max-level 6] [--budget-s 240]
+
+An in-process offline server (`realtime.server.offline`) and synthetic callers on raw WebSockets:
+each caller speaks piper-synthesised utterances at real-time pace (20 ms frames of audio/pcmu, as a
+phone line sends them), server_vad with 500 ms of silence, and waits for each answer (function calls
+are answered at once, as a tool would). Concurrency ramps 1, 2, 3, ... until p95 of the voice-to-
+voice latency passes 1 s (or the level or time bound is reached).
+
+Measured on the server: voice-to-voice = ``speech_stopped`` sent -> first ``output_audio.delta``
+sent, broken down into waiting for the transcript (stopped -> transcription completed) and the
+answer (transcript -> first audio: policy + first sentence of speech). Real-time factors: wall
+seconds per audio second of recognition and synthesis, at one caller. The last line:
+``RESULT v2v_p50_ms=... v2v_p95_ms=... stt_rtf=... tts_rtf=... max_concurrent_calls_p95_under_1s=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import statistics
+import time
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+from realtime import audio
+from realtime.server.offline import OfflineEngine, OfflineSettings, offline_server
+from realtime.server.session import RealtimeSession
+from realtime.server.testing import TEST_API_KEY
+
+FMT = "audio/pcmu"
+INSTRUCTIONS = (
+    "You are the authentication agent for Acme Retail. Greet the caller with \"Welcome to Acme Retail! "
+    "How can I help you today?\" Before helping, verify the customer's identity with their phone number "
+    "and date of birth using verify_customer. Then transfer them to the right department."
+)
+TOOLS = [
+    {
+        "type": "function",
+        "name": "verify_customer",
+        "description": "Verify the customer's identity using their phone number and date of birth.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "phone_number": {"type": "string", "description": "The customer's phone number", "pattern": r"^\+?[0-9]{10,15}$"},
+                "date_of_birth": {"type": "string", "format": "date", "description": "The customer's date of birth"},
+            },
+            "required": ["phone_number", "date_of_birth"],
+        },
+    },
+]
+UTTERANCES = [
+    "Hi, I'd like to return the rain jacket I bought.",
+    "My phone number is five five five one two three four five six seven, and I was born on March third nineteen eighty five.",
+    "Yes, I want to return an order please.",
+    "What are your opening hours on Sunday?",
+]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def caller(url: str, speech: list[bytes], turns: int, offset: int) -> None:
+    """One synthetic call: greeting, then ``turns`` utterances in real time, each answered."""
+    from websockets.asyncio.client import connect
+
+    async with connect(f"{url}?model=gpt-realtime-2", additional_headers={"Authorization": f"Bearer {TEST_API_KEY}"}, max_size=None) as ws:
+        session = {
+            "type": "realtime",
+            "instructions": INSTRUCTIONS,
+            "tools": TOOLS,
+            "audio": {
+                "input": {
+                    "format": {"type": FMT},
+                    "transcription": {"model": "gpt-4o-mini-transcribe"},
+                    "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500},
+                },
+                "output": {"format": {"type": FMT}},
+            },
+        }
+        await ws.send(json.dumps({"type": "session.update", "session": session}))
+        await ws.send(json.dumps({"type": "response.create"}))
+        done = asyncio.Event()
+        rounds = [0]
+
+        async def reader() -> None:
+            async for raw in ws:
+                event = json.loads(raw)
+                if event["type"] == "response.done":
+                    calls = [o for o in event["response"]["output"] if o["type"] == "function_call"]
+                    rounds[0] += 1
+                    if rounds[0] > 3:  # a bounded tool loop per turn
+                        calls = []
+                    for call in calls:  # a tool that answers at once
+                        output = {"verified": True}
+                        item = {"type": "function_call_output", "call_id": call["call_id"], "output": json.dumps(output)}
+                        await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+                    if calls:
+                        await ws.send(json.dumps({"type": "response.create"}))
+                    else:
+                        done.set()
+
+        task = asyncio.create_task(reader())
+        try:
+            await asyncio.wait_for(done.wait(), 30)
+            frame = audio.ms_to_bytes(20, FMT)
+            for turn in range(turns):
+                done.clear()
+                rounds[0] = 0
+                data = speech[(offset + turn) % len(speech)]
+                start = time.perf_counter()
+                for n, i in enumerate(range(0, len(data), frame)):  # real time, without drift
+                    await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(data[i : i + frame]).decode()}))
+                    delay = start + (n + 1) * 0.02 - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                await asyncio.wait_for(done.wait(), 60)
+                await asyncio.sleep(0.3)
+        finally:
+            task.cancel()
+
+
+def breakdown(session: RealtimeSession) -> list[tuple[float, float, float]]:
+    """(voice-to-voice, stopped -> transcript, transcript -> first audio) ms per answered turn."""
+    out: list[tuple[float, float, float]] = []
+    stopped: float | None = None
+    transcript: float | None = None
+    for event, at in zip(session.server_events, session.event_times, strict=False):
+        kind = event["type"]
+        if kind == "input_audio_buffer.speech_stopped":
+            stopped, transcript = at, None
+        elif kind == "conversation.item.input_audio_transcription.completed" and stopped is not None:
+            transcript = at
+        elif kind == "response.output_audio.delta" and stopped is not None:
+            t = transcript if transcript is not None else stopped
+            out.append(((at - stopped) * 1000, (t - stopped) * 1000, (at - t) * 1000))
+            stopped = None
+    return out
+
+
+def rtf(pairs: list[tuple[float, float]]) -> float:
+    audio_s = sum(a for a, _ in pairs)
+    return sum(w for _, w in pairs) / audio_s if audio_s else float("nan")
+
+
+async def main(args: argparse.Namespace) -> None:
+    engine = OfflineEngine(OfflineSettings(workers=args.workers, max_sessions=64, speculate=True))
+    print(f"loading models: {engine.load():.1f} s")
+    speech = []
+    for text in UTTERANCES:
+        pcm = (engine.synthesizer.synthesize_all(text) * 0.6).astype("int16")
+        silence = bytes([0xFF]) * audio.ms_to_bytes(1000, FMT)  # mu-law silence
+        speech.append(silence[: audio.ms_to_bytes(300, FMT)] + audio.encode_from_pcm16_24k(pcm, FMT) + silence)
+    server = offline_server(engine=engine, api_key=TEST_API_KEY, max_session_seconds=600.0)
+    await server.start("127.0.0.1", 0)
+    responder: Any = server.deps.responder
+    transcriber: Any = server.deps.transcriber
+    synthesizer: Any = server.deps.synthesizer
+    deadline = time.perf_counter() + args.budget_s
+    first_level: list[float] = []
+    stt_rtf = tts_rtf = float("nan")
+    max_ok = 0
+    try:
+        for level in range(1, args.max_level + 1):
+            if time.perf_counter() > deadline:
+                print(f"time budget reached before level {level}")
+                break
+            before = len(server.sessions)
+            transcriber.seconds.clear()
+            synthesizer.seconds.clear()
+            hits = responder.prefetch_hits
+            t0 = time.perf_counter()
+            await asyncio.gather(*(caller(server.url, speech, args.turns, i) for i in range(level)))
+            rows = [row for s in server.sessions[before:] for row in breakdown(s)]
+            v2v = [r[0] for r in rows]
+            p50, p95 = percentile(v2v, 50), percentile(v2v, 95)
+            stt_wait = statistics.median(r[1] for r in rows) if rows else float("nan")
+            answer = statistics.median(r[2] for r in rows) if rows else float("nan")
+            print(
+                f"level {level}: {len(rows)} turns in {time.perf_counter() - t0:.1f} s  v2v p50 {p50:.0f} ms  p95 {p95:.0f} ms"
+                f"  (median: transcript wait {stt_wait:.0f} ms, transcript->audio {answer:.0f} ms)"
+                f"  stt rtf {rtf(transcriber.seconds):.3f}  tts rtf {rtf(synthesizer.seconds):.3f}"
+                f"  prepared answers used {responder.prefetch_hits - hits}"
+            )
+            if level == 1:
+                first_level = v2v
+                stt_rtf, tts_rtf = rtf(transcriber.seconds), rtf(synthesizer.seconds)
+            if p95 > 1000:
+                break
+            max_ok = level
+    finally:
+        await server.stop()
+        engine.close()
+    print(
+        f"RESULT v2v_p50_ms={percentile(first_level, 50):.0f} v2v_p95_ms={percentile(first_level, 95):.0f} "
+        f"stt_rtf={stt_rtf:.3f} tts_rtf={tts_rtf:.3f} max_concurrent_calls_p95_under_1s={max_ok}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.offline")
+    parser.add_argument("--turns", type=int, default=4, help="utterances per caller")
+    parser.add_argument("--max-level", type=int, default=6, help="most concurrent callers tried")
+    parser.add_argument("--budget-s", type=float, default=300.0, help="no new level after this many seconds")
+    parser.add_argument("--workers", type=int, default=2)
+    asyncio.run(main(parser.parse_args()))

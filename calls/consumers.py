@@ -1,0 +1,411 @@
+"""Channels consumers that carry a live call: the browser call page and Twilio Media Streams.
+
+A consumer decodes the transport's frames, feeds the engine (through `CallBridge`), plays the
+agent's audio back, reports what the caller heard, and joins the call's channel group so Celery
+and supervisors can reach it (rolling summaries, recreate requests, hang-ups). Audio never goes
+through the channel layer; the ORM is only used through `database_sync_to_async`. A bad frame is
+logged with its reason and ignored (or the socket closed cleanly); it never affects another call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from calls import actions, tokens
+from calls.bridge import CallBridge
+from calls.models import Call, call_group
+from calls.scenarios import UnknownScenario, compile_for_call
+from calls.twilio import TWILIO_MULAW, clear_message, mark_message, media_message
+from realtime.spec import ScenarioSpec
+
+logger = logging.getLogger(__name__)
+
+# Close codes: 4401 no valid token, 4403 token of someone else / call not joinable, 4404 no scenario.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_UNSUPPORTED = 1003
+
+MAX_TEXT_CHARS = 4000
+
+
+class CallConsumer(AsyncWebsocketConsumer):
+    """What both transports share: the call record, its group, heartbeats and the engine bridge."""
+
+    channel_label = "call"
+
+    async def connect(self) -> None:
+        self.call_id: int | None = None
+        self.bridge: CallBridge | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        await self.open_call()
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def query_param(self, name: str) -> str:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        values = query.get(name) or [""]
+        return values[0]
+
+    def spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s call %s: background task failed", self.channel_label, self.call_id,
+                         exc_info=task.exception())
+
+    async def refuse(self, code: int, reason: str) -> None:
+        """Accept only to close with a code the client can read (a refused handshake has none)."""
+        logger.warning("%s socket refused (%s): %s", self.channel_label, code, reason)
+        await self.accept()
+        await self.close(code=code)
+
+    def frame_problem(self, text_data: str | None, bytes_data: bytes | None) -> str | None:
+        size = len(bytes_data) if bytes_data is not None else len((text_data or "").encode())
+        if size > settings.CALL_MAX_FRAME_BYTES:
+            return f"frame of {size} bytes is over the {settings.CALL_MAX_FRAME_BYTES}-byte limit"
+        return None
+
+    async def join_call(self, call_id: int, spec: ScenarioSpec, audio_format: str) -> None:
+        self.call_id = call_id
+        await self.channel_layer.group_add(call_group(call_id), self.channel_name)
+        self.bridge = CallBridge(call_id, spec, audio_format, self)  # type: ignore[arg-type]
+        self.spawn(self.bridge.start())
+        self.spawn(self._heartbeat())
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(settings.CALL_HEARTBEAT_SECONDS)
+            if self.call_id is not None:
+                await database_sync_to_async(actions.do_heartbeat)(self.call_id)
+
+    async def disconnect(self, code: int) -> None:
+        if self.call_id is not None:
+            await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
+        if self.bridge is not None:
+            await self.bridge.close(self.hangup_reason(code))
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    def hangup_reason(self, code: int) -> str:
+        return "caller_hung_up"
+
+    # --- Transport (called by the bridge) ----------------------------------------------------------
+
+    async def forward_event(self, event: dict[str, Any]) -> None:
+        return None
+
+    async def call_ended(self, reason: str) -> None:
+        self.spawn(self._finish(reason))
+
+    async def _finish(self, reason: str) -> None:
+        """The engine ended the call: write every record, tell the client, close the socket."""
+        if self.bridge is not None:
+            await self.bridge.flush()
+        if not self._closing:
+            self._closing = True
+            await self.send_ended(reason)
+            await self.close(code=1000)
+
+    async def send_ended(self, reason: str) -> None:
+        return None
+
+    # --- channel-layer messages (group call.<id>) --------------------------------------------------
+
+    async def call_event(self, message: dict[str, Any]) -> None:
+        """Published records: this consumer already forwarded the engine event they came from."""
+
+    async def call_summary(self, message: dict[str, Any]) -> None:
+        if self.bridge is not None:
+            self.bridge.deliver_summary(str(message.get("request_id", "")), str(message.get("text", "")))
+
+    async def call_recreate(self, message: dict[str, Any]) -> None:
+        if self.bridge is not None and not self.bridge.ended:
+            logger.info("call %s: recreating the Realtime session (%s)", self.call_id, message.get("reason"))
+            self.spawn(self.bridge.session.recreate(str(message.get("reason") or "max_session_length")))
+
+    async def call_hangup(self, message: dict[str, Any]) -> None:
+        if self.bridge is not None:
+            self.spawn(self.bridge.session.close(str(message.get("reason") or "ended_by_supervisor")))
+
+    async def call_supervisor(self, message: dict[str, Any]) -> None:
+        """A supervisor's action from the dashboard (calls.actions.do_supervisor_action)."""
+        if self.bridge is not None:
+            self.spawn(self._supervise(message))
+
+    async def _supervise(self, message: dict[str, Any]) -> None:
+        assert self.bridge is not None
+        problem = await self.bridge.supervise(
+            str(message.get("action")), by=str(message.get("by") or ""), text=str(message.get("text") or ""),
+            tool_call_id=str(message.get("tool_call_id") or ""))
+        reply_channel = str(message.get("reply_channel") or "")
+        if reply_channel:
+            await self.channel_layer.send(reply_channel, {
+                "type": "dashboard.reply", "action_id": message.get("action_id"), "action": message.get("action"),
+                "ok": problem is None, "detail": problem or "",
+            })
+
+
+class BrowserCallConsumer(CallConsumer):
+    """`/ws/calls/browser/?token=...`: the call page's audio and control messages."""
+
+    channel_label = "browser"
+
+    async def open_call(self) -> None:
+        self._event_seq = 0
+        self._audio_item: str | None = None
+        try:
+            grant = tokens.read_browser_token(self.query_param("token"))
+        except tokens.TokenError as error:
+            await self.refuse(CLOSE_UNAUTHENTICATED, str(error))
+            return
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or user.pk != grant.user_id:
+            await self.refuse(CLOSE_FORBIDDEN, "the token belongs to another user")
+            return
+        try:
+            scenario, spec = await database_sync_to_async(compile_for_call)(grant.scenario)
+        except UnknownScenario as error:
+            await self.refuse(CLOSE_NOT_FOUND, str(error))
+            return
+        self.codec = grant.codec
+        call = await database_sync_to_async(actions.do_start_call)(
+            channel=Call.Channel.BROWSER, spec=spec.to_dict(), scenario=scenario, user=user,
+            caller_id=user.get_username(), codec=grant.codec, consumer_channel=self.channel_name,
+        )
+        await self.accept()
+        await self.send_json({"type": "call", "call_id": call.pk, "scenario": spec.slug, "agent": spec.root_agent})
+        await self.join_call(call.pk, spec, "audio/pcmu" if grant.codec == "pcmu" else "audio/pcm")
+
+    async def send_json(self, data: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(data, ensure_ascii=False, default=str))
+
+    async def ignore(self, code: str, reason: str) -> None:
+        logger.warning("browser call %s: ignored a frame: %s", self.call_id, reason)
+        await self.forward_event({"type": "error", "code": code, "message": reason, "source": "transport",
+                                  "fatal": False})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.bridge is None or self._closing:
+            return
+        if (problem := self.frame_problem(text_data, bytes_data)) is not None:
+            await self.ignore("frame_too_large", problem)
+            return
+        if bytes_data is not None:
+            if self.codec == "pcm16" and len(bytes_data) % 2:
+                await self.ignore("bad_audio", f"pcm16 audio frame of {len(bytes_data)} bytes (odd byte count)")
+                return
+            await self.bridge.session.send_audio(bytes_data)
+            return
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            await self.ignore("bad_json", "text frame is not JSON")
+            return
+        if not isinstance(message, dict):
+            await self.ignore("bad_message", "message is not a JSON object")
+            return
+        await self.handle_message(message)
+
+    async def handle_message(self, message: dict[str, Any]) -> None:
+        assert self.bridge is not None
+        kind = message.get("type")
+        if kind == "text":
+            text = message.get("text")
+            if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
+                await self.ignore("bad_message", "text must be a non-empty string of at most 4000 characters")
+                return
+            await self.bridge.interrupt()
+            self.spawn(self.bridge.session.send_text(text))
+        elif kind == "playback":
+            item_id, played_ms = message.get("item_id"), message.get("played_ms")
+            if (not isinstance(item_id, str) or isinstance(played_ms, bool)
+                    or not isinstance(played_ms, (int, float)) or played_ms < 0):
+                await self.ignore("bad_message", "playback needs item_id (string) and played_ms (number >= 0)")
+                return
+            await self.bridge.session.report_playback(item_id, float(played_ms))
+        elif kind == "ptt":
+            state = message.get("state")
+            if state not in ("down", "up"):
+                await self.ignore("bad_message", "ptt state must be down or up")
+                return
+            await self.bridge.push_to_talk(state == "down")
+        elif kind == "hangup":
+            self.spawn(self.bridge.session.close("hangup"))
+        else:
+            await self.ignore("unknown_type", f"unknown message type {str(kind)[:40]!r}")
+
+    # --- Transport -----------------------------------------------------------------------------------
+
+    async def play_audio(self, item_id: str, audio: bytes) -> None:
+        if self._closing:
+            return
+        if item_id != self._audio_item:
+            self._audio_item = item_id
+            await self.send_json({"type": "audio", "item_id": item_id})
+        await self.send(bytes_data=audio)
+
+    async def clear_playback(self, item_id: str) -> None:
+        self._audio_item = None
+        if not self._closing:
+            await self.send_json({"type": "clear"})
+
+    async def forward_event(self, event: dict[str, Any]) -> None:
+        if self._closing:
+            return
+        self._event_seq += 1
+        await self.send_json({"type": "event", "seq": self._event_seq, "event": event})
+
+    async def send_ended(self, reason: str) -> None:
+        await self.send_json({"type": "ended", "reason": reason})
+
+
+class TwilioMediaConsumer(CallConsumer):
+    """`/twilio/media`: Twilio Media Streams (JSON text frames, mu-law 8 kHz both ways)."""
+
+    channel_label = "twilio"
+
+    async def open_call(self) -> None:
+        self.stream_sid = ""
+        self._marks_sent = 0
+        self.grant: tokens.TwilioGrant | None = None
+        token = self.query_param("token")
+        if token:
+            try:
+                self.grant = tokens.read_twilio_stream_token(token)
+            except tokens.TokenError as error:
+                await self.refuse(CLOSE_UNAUTHENTICATED, f"stream token: {error}")
+                return
+        # No token in the URL: Twilio may drop query strings; the start message must then carry it.
+        await self.accept()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self._closing:
+            return
+        if (problem := self.frame_problem(text_data, bytes_data)) is not None:
+            logger.warning("twilio call %s: ignored a frame: %s", self.call_id, problem)
+            return
+        if text_data is None:
+            logger.warning("twilio call %s: ignored a binary frame (Media Streams speaks JSON)", self.call_id)
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            logger.warning("twilio call %s: ignored a frame: not JSON", self.call_id)
+            return
+        if not isinstance(message, dict):
+            logger.warning("twilio call %s: ignored a frame: not a JSON object", self.call_id)
+            return
+        event = message.get("event")
+        handler = {
+            "connected": self.on_connected, "start": self.on_start, "media": self.on_media,
+            "dtmf": self.on_dtmf, "mark": self.on_mark, "stop": self.on_stop,
+        }.get(event if isinstance(event, str) else "")
+        if handler is None:
+            logger.warning("twilio call %s: ignored unknown event %r", self.call_id, str(event)[:40])
+            return
+        await handler(message)
+
+    async def on_connected(self, message: dict[str, Any]) -> None:
+        logger.info("twilio stream connected (protocol %s)", message.get("protocol"))
+
+    async def on_start(self, message: dict[str, Any]) -> None:
+        if self.bridge is not None:
+            logger.warning("twilio call %s: ignored a second start", self.call_id)
+            return
+        start = message.get("start")
+        if not isinstance(start, dict):
+            await self.close_stream(CLOSE_UNSUPPORTED, "start without a start object")
+            return
+        parameters = start.get("customParameters") if isinstance(start.get("customParameters"), dict) else {}
+        grant = self.grant
+        if grant is None:
+            try:
+                grant = tokens.read_twilio_stream_token(str(parameters.get("token") or ""))
+            except tokens.TokenError as error:
+                await self.close_stream(CLOSE_UNAUTHENTICATED, f"stream token: {error}")
+                return
+        media_format = start.get("mediaFormat") or {}
+        if (media_format.get("encoding"), int(media_format.get("sampleRate") or 0),
+                int(media_format.get("channels") or 1)) != (TWILIO_MULAW, 8000, 1):
+            await self.close_stream(CLOSE_UNSUPPORTED, f"unsupported media format {media_format!r}")
+            return
+        self.stream_sid = str(message.get("streamSid") or start.get("streamSid") or "")
+        answered = await database_sync_to_async(actions.do_answer_call)(
+            grant.call_id, consumer_channel=self.channel_name, external_id=str(start.get("callSid") or ""))
+        if not answered:
+            await self.close_stream(CLOSE_FORBIDDEN, f"call {grant.call_id} is not ringing (token reused?)")
+            return
+        spec_data = await database_sync_to_async(
+            lambda: Call.objects.filter(pk=grant.call_id).values_list("spec", flat=True).get())()
+        logger.info("twilio call %s: stream %s started", grant.call_id, self.stream_sid)
+        await self.join_call(grant.call_id, ScenarioSpec.from_dict(spec_data), "audio/pcmu")
+
+    async def close_stream(self, code: int, reason: str) -> None:
+        logger.warning("twilio stream closed (%s): %s", code, reason)
+        self._closing = True
+        await self.close(code=code)
+
+    async def on_media(self, message: dict[str, Any]) -> None:
+        if self.bridge is None:
+            logger.debug("twilio media before start ignored")
+            return
+        media = message.get("media")
+        if not isinstance(media, dict) or media.get("track", "inbound") not in ("inbound", "inbound_track"):
+            return
+        try:
+            audio = base64.b64decode(str(media.get("payload") or ""), validate=True)
+        except (binascii.Error, ValueError):
+            logger.warning("twilio call %s: ignored media with a bad base64 payload", self.call_id)
+            return
+        await self.bridge.session.send_audio(audio)
+
+    async def on_dtmf(self, message: dict[str, Any]) -> None:
+        digit = str((message.get("dtmf") or {}).get("digit") or "")
+        if self.bridge is not None and len(digit) == 1 and digit in "0123456789*#ABCD":
+            self.spawn(self.bridge.session.send_dtmf(digit))
+        else:
+            logger.warning("twilio call %s: ignored dtmf %r", self.call_id, digit[:5])
+
+    async def on_mark(self, message: dict[str, Any]) -> None:
+        name = str((message.get("mark") or {}).get("name") or "")
+        if self.bridge is not None and name:
+            self.bridge.session.playback.mark_played(name)
+
+    async def on_stop(self, message: dict[str, Any]) -> None:
+        logger.info("twilio call %s: stream stopped", self.call_id)
+        if self.bridge is not None:
+            self.spawn(self.bridge.session.close("caller_hung_up"))
+
+    # --- Transport -----------------------------------------------------------------------------------
+
+    async def play_audio(self, item_id: str, audio: bytes) -> None:
+        if self._closing or not self.stream_sid:
+            return
+        await self.send(text_data=json.dumps(media_message(self.stream_sid, audio)))
+        self._marks_sent += 1
+        name = f"{item_id}:{self._marks_sent}"
+        assert self.bridge is not None
+        self.bridge.session.playback.mark_sent(name, item_id)
+        await self.send(text_data=json.dumps(mark_message(self.stream_sid, name)))
+
+    async def clear_playback(self, item_id: str) -> None:
+        if not self._closing and self.stream_sid:
+            await self.send(text_data=json.dumps(clear_message(self.stream_sid)))

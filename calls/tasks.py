@@ -1,0 +1,225 @@
+"""Celery work of live calls: summaries, escalation webhooks, session recreation and the reaper.
+
+Every task is safe to run twice or on several workers at once: work is claimed with a conditional
+UPDATE (`filter(...).update(...)` that changes one row or none) before it is done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import openai
+from celery import shared_task
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from calls import actions
+from calls.models import Call, Escalation, SessionSegment, Summary, TranscriptItem
+
+logger = logging.getLogger(__name__)
+
+#: Wrap-up codes a post-call summary may give; anything else is recorded as "other".
+DISPOSITIONS = (
+    "resolved", "escalated", "transferred", "follow_up", "abandoned", "no_conversation", "other",
+)
+
+#: Channel-layer message types the call consumers handle.
+SUMMARY_MESSAGE = "call.summary"
+RECREATE_MESSAGE = "call.recreate"
+HANGUP_MESSAGE = "call.hangup"
+
+SUMMARY_INSTRUCTIONS = (
+    "You write the wrap-up note of a contact-center call from its transcript. Answer in JSON with "
+    "'summary' (three sentences at most: who called, what they wanted, what was done) and "
+    "'disposition', one of: " + ", ".join(DISPOSITIONS) + "."
+)
+ROLLING_INSTRUCTIONS = (
+    "Summarise this part of a live contact-center call so an agent can carry on without it: the "
+    "caller's identity and verification state, what they asked, facts found (order numbers, amounts, "
+    "dates), what was promised. At most 120 words, plain text."
+)
+
+SUMMARY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string"},
+        "disposition": {"type": "string", "enum": list(DISPOSITIONS)},
+    },
+    "required": ["summary", "disposition"],
+    "additionalProperties": False,
+}
+
+# Upstream failures worth retrying (the model or network had a bad moment).
+RETRYABLE = (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError,
+             openai.RateLimitError, httpx.TransportError)
+
+
+class EscalationWebhookFailed(Exception):
+    pass
+
+
+def _transcript_text(turns: list[dict[str, Any]]) -> str:
+    lines = []
+    for turn in turns:
+        who = "Caller" if turn.get("role") == "user" else f"Agent ({turn.get('agent') or 'agent'})"
+        text = str(turn.get("text") or "").strip()
+        if text:
+            lines.append(f"{who}: {text}")
+    return "\n".join(lines)
+
+
+def _supervisor_text(instructions: str, text: str, *, schema: dict[str, Any] | None = None) -> str:
+    """One Responses API call to the supervisor text model at OPENAI_BASE_URL."""
+    from calls.upstream import openai_client
+
+    kwargs: dict[str, Any] = {}
+    if schema is not None:
+        kwargs["text"] = {"format": {"type": "json_schema", "name": "call_summary", "schema": schema, "strict": True}}
+    response = openai_client(timeout=settings.SUPERVISOR_TIMEOUT_SECONDS * 4).responses.create(
+        model=settings.SUPERVISOR_DEFAULT_MODEL, instructions=instructions, input=text, **kwargs
+    )
+    return response.output_text.strip()
+
+
+def _parse_summary(output: str) -> tuple[str, str]:
+    """(summary, disposition) from the model's JSON; plain text is kept as the summary."""
+    try:
+        data = json.loads(output)
+    except ValueError:
+        return output, "other"
+    if not isinstance(data, dict):
+        return output, "other"
+    disposition = str(data.get("disposition") or "other")
+    return str(data.get("summary") or "").strip() or output, disposition if disposition in DISPOSITIONS else "other"
+
+
+@shared_task(bind=True, autoretry_for=RETRYABLE, retry_backoff=2, retry_backoff_max=120, max_retries=6)
+def summarize_call(self: Any, call_id: int) -> str:
+    """Post-call summary and disposition of an ended call, once."""
+    if Summary.objects.filter(call_id=call_id, kind=Summary.Kind.POST_CALL).exists():
+        return "exists"
+    claim = self.request.id or "eager"
+    claimed = (Call.objects.filter(pk=call_id, status=Call.Status.ENDED)
+               .filter(Q(summary_task_id="") | Q(summary_task_id=claim))
+               .update(summary_task_id=claim))
+    if not claimed:
+        return "claimed elsewhere"
+    turns = list(TranscriptItem.objects.filter(call_id=call_id).order_by("created_at", "id")
+                 .values("role", "text", "agent"))
+    text = _transcript_text(turns)
+    if not text:
+        actions.do_record_summary(call_id, kind=Summary.Kind.POST_CALL, text="The caller said nothing.",
+                                  disposition="no_conversation")
+        return "no_conversation"
+    end_reason = Call.objects.filter(pk=call_id).values_list("end_reason", flat=True).get()
+    output = _supervisor_text(SUMMARY_INSTRUCTIONS, f"Call ended: {end_reason}\n\n{text}", schema=SUMMARY_SCHEMA)
+    summary, disposition = _parse_summary(output)
+    actions.do_record_summary(call_id, kind=Summary.Kind.POST_CALL, text=summary, disposition=disposition,
+                              model=settings.SUPERVISOR_DEFAULT_MODEL)
+    return disposition
+
+
+@shared_task(bind=True, autoretry_for=RETRYABLE, retry_backoff=1, retry_backoff_max=10, max_retries=3)
+def summarize_context(self: Any, call_id: int, request_id: str, turns: list[dict[str, Any]],
+                      previous_summary: str = "") -> str:
+    """Rolling context summary for a live call, delivered to its consumer through the channel layer."""
+    text = _transcript_text(turns)
+    if previous_summary:
+        text = f"Summary so far: {previous_summary}\n\n{text}"
+    summary = _supervisor_text(ROLLING_INSTRUCTIONS, text)
+    actions.do_record_summary(call_id, kind=Summary.Kind.ROLLING, text=summary,
+                              model=settings.SUPERVISOR_DEFAULT_MODEL)
+    actions.send_to_call(call_id, {"type": SUMMARY_MESSAGE, "request_id": request_id, "text": summary})
+    return summary
+
+
+@shared_task(bind=True, max_retries=5)
+def post_escalation(self: Any, escalation_id: int) -> str:
+    """POST an escalation to its webhook. Claimed before posting, so it is never posted twice."""
+    claimed = Escalation.objects.filter(
+        pk=escalation_id,
+        webhook_status__in=[Escalation.WebhookStatus.PENDING, Escalation.WebhookStatus.RETRYING],
+    ).update(webhook_status=Escalation.WebhookStatus.POSTING, attempts=F("attempts") + 1)
+    if not claimed:
+        return "not pending"
+    escalation = Escalation.objects.select_related("call").get(pk=escalation_id)
+    call = escalation.call
+    body = {
+        "escalation_id": escalation.pk,
+        "call_id": escalation.call_id,
+        "scenario": call.scenario_slug if call else "",
+        "channel": call.channel if call else "",
+        "caller_id": call.caller_id if call else "",
+        "reason": escalation.reason,
+        "source": escalation.source,
+        "agent": escalation.agent,
+        "created_at": escalation.created_at.isoformat(),
+    }
+    try:
+        response = httpx.post(
+            escalation.webhook_url, json=body, follow_redirects=False,
+            timeout=settings.ESCALATION_WEBHOOK_TIMEOUT_SECONDS,
+            headers={"Idempotency-Key": f"escalation-{escalation.pk}"},
+        )
+        status_code: int | None = response.status_code
+        ok = 200 <= response.status_code < 300
+    except httpx.HTTPError as error:
+        status_code, ok = None, False
+        logger.warning("escalation %s webhook failed: %s", escalation_id, type(error).__name__)
+    if ok:
+        Escalation.objects.filter(pk=escalation_id).update(
+            webhook_status=Escalation.WebhookStatus.POSTED, webhook_response_code=status_code,
+            posted_at=timezone.now(),
+        )
+        logger.info("escalation %s posted (HTTP %s)", escalation_id, status_code)
+        return "posted"
+    final = self.request.retries >= self.max_retries
+    Escalation.objects.filter(pk=escalation_id).update(
+        webhook_status=Escalation.WebhookStatus.FAILED if final else Escalation.WebhookStatus.RETRYING,
+        webhook_response_code=status_code,
+    )
+    if final:
+        logger.error("escalation %s webhook gave up after %s attempts", escalation_id, escalation.attempts)
+        return "failed"
+    raise self.retry(countdown=min(2 ** self.request.retries, 60))
+
+
+@shared_task
+def recreate_sessions_near_limit() -> list[int]:
+    """Tell live calls whose Realtime session nears its maximum length to recreate it now."""
+    now = timezone.now()
+    margin = settings.SESSION_RECREATE_MARGIN_SECONDS
+    asked = []
+    segments = (SessionSegment.objects.filter(ended_at__isnull=True, recreate_requested_at__isnull=True,
+                                              call__status=Call.Status.ACTIVE)
+                .select_related("call").only("id", "started_at", "call__id", "call__spec"))
+    for segment in segments:
+        limit = int((segment.call.spec.get("limits") or {}).get("max_session_seconds") or 3600)
+        if segment.started_at > now - timedelta(seconds=max(limit - margin, 0)):
+            continue
+        if not SessionSegment.objects.filter(pk=segment.pk, recreate_requested_at__isnull=True).update(
+            recreate_requested_at=now
+        ):
+            continue
+        actions.send_to_call(segment.call_id, {"type": RECREATE_MESSAGE, "reason": "max_session_length",
+                                               "segment": segment.pk})
+        asked.append(segment.call_id)
+    if asked:
+        logger.info("asked calls %s to recreate their sessions ahead of the limit", asked)
+    return asked
+
+
+@shared_task
+def reap_lost_calls() -> list[int]:
+    """End calls whose consumer stopped sending heartbeats (end reason "lost")."""
+    since = timezone.now() - timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
+    reaped = [call_id for call_id in actions.live_calls_without_heartbeat(since)
+              if actions.do_end_call(call_id, "lost")]
+    if reaped:
+        logger.warning("reaped lost calls %s", reaped)
+    return reaped

@@ -1,0 +1,218 @@
+"""Settings, read from the environment (django-environ). Every knob is documented in .env.example.
+
+Embedded defaults mean nothing is needed to start: SQLite, the in-memory channel layer,
+and the local Realtime-protocol server when no OpenAI key is set.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import environ
+
+from realtime.config import DEFAULT_PRICES, DEFAULT_REALTIME_MODEL, DEFAULT_SUPERVISOR_MODEL
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+
+def _local_secret_key(path: Path) -> str:
+    """Without DJANGO_SECRET_KEY: a random key made once for this checkout (var/secret_key, mode
+    0600) and shared by every process of it, never a fixed one that would let anyone sign tokens.
+    Written aside and linked into place, so concurrent first starts agree on one key."""
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or _local_secret_key(BASE_DIR / "var" / "secret_key")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "contactcenter",
+    "agents",
+    "calls",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "contactcenter.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "contactcenter.asgi.application"
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Parallel test runs (several checkouts on one server) can name their own test database.
+if env("TEST_DATABASE_NAME", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGIN_URL = "/admin/login/"
+
+# --- Redis: the channel layer and Celery's broker/results -------------------------------------
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # redis-py 8 reads with a 5 s socket timeout by default, the same as channels_redis's
+            # 5 s BZPOPMIN: an idle consumer's receive then fails with "Timeout reading". Longer reads.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 30},
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CELERY_BROKER_URL = "memory://"
+    CELERY_RESULT_BACKEND = "cache+memory://"
+    # No broker: tasks run in-process (the run command says so at start-up).
+    CELERY_TASK_ALWAYS_EAGER = True
+
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+
+# --- OpenAI / the Realtime upstream ------------------------------------------------------------
+# No key: the embedded Realtime-protocol server (python -m realtime.server) is the upstream.
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+LOCAL_REALTIME_URL = env("LOCAL_REALTIME_URL", default="http://127.0.0.1:8765/v1")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="" if OPENAI_API_KEY else LOCAL_REALTIME_URL)
+# The offline engine a scenario with failover_provider "offline" fails over to.
+OFFLINE_ENGINE_URL = env("OFFLINE_ENGINE_URL", default=LOCAL_REALTIME_URL)
+# gpt-realtime is marked deprecated (shutdown announced) by the openai package; use a current one.
+REALTIME_DEFAULT_MODEL = env("REALTIME_DEFAULT_MODEL", default=DEFAULT_REALTIME_MODEL)
+SUPERVISOR_DEFAULT_MODEL = env("SUPERVISOR_DEFAULT_MODEL", default=DEFAULT_SUPERVISOR_MODEL)
+SUPERVISOR_TIMEOUT_SECONDS = env.float("SUPERVISOR_TIMEOUT_SECONDS", default=8.0)
+TOOL_TIMEOUT_SECONDS = env.float("TOOL_TIMEOUT_SECONDS", default=10.0)
+TOOL_APPROVAL_TIMEOUT_SECONDS = env.float("TOOL_APPROVAL_TIMEOUT_SECONDS", default=60.0)
+WEBHOOK_MAX_RESPONSE_BYTES = env.int("WEBHOOK_MAX_RESPONSE_BYTES", default=64 * 1024)
+REQUIRED_TOOL_TURNS_LIMIT = env.int("REQUIRED_TOOL_TURNS_LIMIT", default=3)
+
+# Specialist instructions stay short: the admin enforces this many characters.
+AGENT_INSTRUCTIONS_MAX_CHARS = env.int("AGENT_INSTRUCTIONS_MAX_CHARS", default=750)
+
+# Webhook tools name a secret by setting name; the secret itself lives only in the environment.
+# TOOL_SECRET_<NAME>=value in the environment becomes TOOL_SECRETS["<NAME>"].
+TOOL_SECRETS = {
+    key[len("TOOL_SECRET_"):]: value for key, value in env.ENVIRON.items() if key.startswith("TOOL_SECRET_")
+}
+
+# Price per million tokens, per model class (USD): the engine's table ($32/M audio in, $0.40/M
+# cached, $64/M audio out for the gpt-realtime class; text likewise).
+REALTIME_PRICES = DEFAULT_PRICES
+
+# --- OpenAI SIP (POST /openai/webhook, realtime.call.incoming) -----------------------------------
+# The webhook endpoint's signing secret (whsec_...); unset: every webhook is refused (503).
+OPENAI_WEBHOOK_SECRET = env("OPENAI_WEBHOOK_SECRET", default="")
+# A SIP header (set by your trunk or PBX) naming the scenario of a call; then the default scenario
+# (empty: the first scenario by slug). An unknown scenario rejects the call (SIP 404).
+SIP_SCENARIO_HEADER = env("SIP_SCENARIO_HEADER", default="X-Scenario")
+SIP_DEFAULT_SCENARIO = env("SIP_DEFAULT_SCENARIO", default="")
+
+# --- Twilio ------------------------------------------------------------------------------------
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+}
+
+# --- Live calls (calls/) -----------------------------------------------------------------------
+# Browser call tokens and Twilio stream tokens expire after this many seconds.
+CALL_TOKEN_MAX_AGE_SECONDS = env.int("CALL_TOKEN_MAX_AGE_SECONDS", default=60)
+# A consumer touches Call.last_heartbeat this often; the reaper ends calls silent for longer than
+# CALL_HEARTBEAT_TIMEOUT_SECONDS with end reason "lost".
+CALL_HEARTBEAT_SECONDS = env.float("CALL_HEARTBEAT_SECONDS", default=10.0)
+CALL_HEARTBEAT_TIMEOUT_SECONDS = env.int("CALL_HEARTBEAT_TIMEOUT_SECONDS", default=60)
+# Largest WebSocket frame a call consumer accepts (bytes); larger frames are refused and logged.
+CALL_MAX_FRAME_BYTES = env.int("CALL_MAX_FRAME_BYTES", default=64 * 1024)
+# The beat sweep asks a call to recreate its Realtime session this many seconds before the limit.
+SESSION_RECREATE_MARGIN_SECONDS = env.int("SESSION_RECREATE_MARGIN_SECONDS", default=120)
+# Scenario a phone call runs when /twilio/voice names none (empty: the first scenario by slug).
+TWILIO_DEFAULT_SCENARIO = env("TWILIO_DEFAULT_SCENARIO", default="")
+# Ephemeral Realtime client secrets: at most this many per user per window.
+CLIENT_SECRET_RATE_LIMIT = env.int("CLIENT_SECRET_RATE_LIMIT", default=5)
+CLIENT_SECRET_RATE_WINDOW_SECONDS = env.int("CLIENT_SECRET_RATE_WINDOW_SECONDS", default=60)
+CLIENT_SECRET_TTL_SECONDS = env.int("CLIENT_SECRET_TTL_SECONDS", default=60)
+# Escalations are posted here when the scenario's escalate tool has no webhook of its own.
+ESCALATION_WEBHOOK_URL = env("ESCALATION_WEBHOOK_URL", default="")
+ESCALATION_WEBHOOK_TIMEOUT_SECONDS = env.float("ESCALATION_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# How long a live call waits for a rolling context summary from Celery before going without.
+ROLLING_SUMMARY_TIMEOUT_SECONDS = env.float("ROLLING_SUMMARY_TIMEOUT_SECONDS", default=20.0)
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+
+CELERY_BEAT_SCHEDULE = {
+    "recreate-sessions-near-limit": {"task": "calls.tasks.recreate_sessions_near_limit", "schedule": 30.0},
+    "reap-lost-calls": {"task": "calls.tasks.reap_lost_calls", "schedule": 30.0},
+}

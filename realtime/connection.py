@@ -1,0 +1,129 @@
+"""One Realtime WebSocket, through the official ``openai`` package.
+
+``AsyncOpenAI(base_url=..., api_key=...).realtime.connect(model=...)`` opens it (or
+``connect(call_id=...)``, the sideband of a SIP call); the endpoint, key and model are
+configuration, so the same code talks to OpenAI or to the local protocol server.
+
+The package's own reconnection (``on_reconnecting``/``max_retries``) is deliberately *not* used:
+a reconnect there opens a fresh server session behind our back (no instructions, tools or
+conversation), while the engine must restore the current agent and the context and know the gap.
+``CallSession`` does recreation itself; this class reports a close (code, reason) and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from openai import AsyncOpenAI
+from openai.types.realtime import RealtimeServerEvent
+from websockets.exceptions import ConnectionClosed
+
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from openai.resources.realtime.realtime import AsyncRealtimeConnection
+
+
+class ConnectionLost(Exception):
+    """The WebSocket closed; ``code``/``reason`` are the close frame's (1001 on session expiry)."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"Realtime connection closed ({code}) {reason}".strip())
+        self.code = code
+        self.reason = reason
+
+
+@dataclass
+class ServerEvent:
+    """A server event: its ``type``, the raw ``payload`` dict, and ``parsed`` (the openai model)."""
+
+    type: str
+    payload: dict[str, Any]
+    _conn: AsyncRealtimeConnection | None = None
+
+    @property
+    def parsed(self) -> RealtimeServerEvent:
+        if self._conn is None:
+            raise RuntimeError("no connection to parse with")
+        return self._conn.parse_event(json.dumps(self.payload))
+
+
+class RealtimeConnection:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        model: str,
+        *,
+        connect_timeout_s: float = 10.0,
+        query: Mapping[str, str] | None = None,
+        call_id: str | None = None,
+    ) -> None:
+        self.model = model
+        self.call_id = call_id
+        self.query = dict(query or {})
+        self.connect_timeout_s = connect_timeout_s
+        self._client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+        self._conn: AsyncRealtimeConnection | None = None
+        self.closed = False
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        """The HTTP client at the same base URL (the supervisor's Responses API, moderation)."""
+        return self._client
+
+    async def open(self) -> None:
+        if self.call_id:  # a sideband connection to a call the provider carries: no model
+            manager = self._client.realtime.connect(call_id=self.call_id, extra_query=self.query)
+        else:
+            manager = self._client.realtime.connect(model=self.model, extra_query=self.query)
+        self._conn = await asyncio.wait_for(manager.enter(), self.connect_timeout_s)
+        self.closed = False
+
+    async def send(self, event: Mapping[str, Any]) -> None:
+        """Send one client event (a GA ``RealtimeClientEventParam`` shaped dict)."""
+        await self.send_json(json.dumps(event, ensure_ascii=False))
+
+    async def send_json(self, data: str) -> None:
+        if self._conn is None or self.closed:
+            raise ConnectionLost(None, "not connected")
+        try:
+            await self._conn.send_raw(data)
+        except ConnectionClosed as exc:
+            self.closed = True
+            raise _lost(exc) from exc
+
+    async def recv(self) -> ServerEvent:
+        """The next server event; raises ``ConnectionLost`` when the socket closes."""
+        if self._conn is None:
+            raise ConnectionLost(None, "not connected")
+        try:
+            data = await self._conn.recv_bytes()
+        except ConnectionClosed as exc:
+            self.closed = True
+            raise _lost(exc) from exc
+        payload = cast(dict[str, Any], json.loads(data))
+        return ServerEvent(str(payload.get("type", "")), payload, self._conn)
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                await asyncio.wait_for(conn.close(), 2.0)
+            except Exception as exc:  # noqa: BLE001 — closing a dead socket may fail; nothing to do
+                log.debug("closing the Realtime connection failed: %s", exc)
+
+    async def aclose_client(self) -> None:
+        await self.close()
+        await self._client.close()
+
+
+def _lost(exc: ConnectionClosed) -> ConnectionLost:
+    frame = exc.rcvd or exc.sent
+    return ConnectionLost(frame.code if frame else None, frame.reason if frame else "")

