@@ -1,2 +1,20 @@
 """Shared fixtures. Tests talk to the real components: the database configured by DATABASE_URL
 (PostgreSQL under `make test`), Redis, a Celery worker, WebSockets and the local protocol server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _worker_quiet_before_flush(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Set up after the test's transactional database, so torn down before it: the tables are
+    truncated only once the Celery worker has finished what the test queued."""
+    if "transactional_db" in request.fixturenames:
+        request.getfixturevalue("transactional_db")
+    yield
+    from tests.calls.conftest import wait_for_worker_idle
+
+    wait_for_worker_idle()

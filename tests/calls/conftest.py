@@ -122,6 +122,38 @@ def threaded_realtime_server() -> Any:
 # --- a real Celery worker on Redis, using the test database ---------------------------------------
 
 
+WORKER = {"running": False}
+
+
+def wait_for_worker_idle(timeout: float = 20.0) -> bool:
+    """Wait until the session's Celery worker has no task queued or running.
+
+    Tasks that a test's calls queued (post-call summaries, escalations) must not write to the
+    database while the test's teardown truncates it: the two would deadlock, or the rows would leak
+    into the next test. With late acks a task stays in the broker's `unacked` hash until it is done.
+    """
+    import time
+
+    import redis
+    from django.conf import settings
+
+    if not WORKER["running"]:
+        return True
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            busy = client.llen("celery") + client.hlen("unacked")
+            quiet = quiet + 1 if busy == 0 else 0
+            if quiet >= 3:
+                return True
+            time.sleep(0.05)
+        return False
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup: Any, django_db_blocker: Any, threaded_realtime_server: Any,
                   tmp_path_factory: Any) -> Any:
@@ -171,8 +203,10 @@ def celery_worker(django_db_setup: Any, django_db_blocker: Any, threaded_realtim
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.1)
+        WORKER["running"] = True
         yield worker
     finally:
+        WORKER["running"] = False
         worker.terminate()
         try:
             worker.wait(10)
