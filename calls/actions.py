@@ -399,6 +399,18 @@ def do_record_latency(call_id: int, *, voice_to_voice_ms: int) -> tuple[int, int
     return p50, p95
 
 
+def do_record_caller_idle(call_id: int, *, ms: int, agent: str = "", item_id: str = "") -> int:
+    """The caller stayed silent past the agent's idle timeout (the server then prompts them): count
+    it on the call and publish `caller.idle`. Returns the call's idle count."""
+    with transaction.atomic():
+        Call.objects.filter(pk=call_id).update(idle_prompts=F("idle_prompts") + 1)
+        count = Call.objects.filter(pk=call_id).values_list("idle_prompts", flat=True).get()
+        _publish(call_id, "caller.idle", {
+            "ms": max(0, int(ms)), "agent": agent, "item_id": item_id, "idle_prompts": count,
+        })
+    return count
+
+
 def do_record_summary(call_id: int, *, kind: str, text: str, disposition: str = "", model: str = "") -> Summary | None:
     """Store a summary. A second post-call summary of the same call is refused (returns None)."""
     with transaction.atomic():

@@ -70,7 +70,7 @@ class SummaryInline(ReadOnlyInline):
 @admin.register(Call)
 class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "started_at", "channel", "scenario_slug", "caller_id", "status", "end_reason",
-                    "current_agent", "cost", "latency_p50_ms", "latency_p95_ms")
+                    "current_agent", "cost", "latency_p50_ms", "latency_p95_ms", "idle_prompts")
     list_filter = ("status", "channel", "scenario_slug", "end_reason")
     search_fields = ("caller_id", "external_id", "scenario_slug", "spec_hash")
     date_hierarchy = "started_at"

@@ -247,6 +247,8 @@ class CallBridge:
                          previous_end_reason=event.reason)
         elif isinstance(event, ev.CallerIdle):
             logger.info("call %s: caller silent for %d ms (agent %s)", call_id, event.ms, event.agent)
+            self._record(actions.do_record_caller_idle, call_id, ms=event.ms, agent=event.agent,
+                         item_id=event.item_id)
         elif isinstance(event, ev.Error):
             log = logger.error if event.fatal else logger.info
             log("call %s engine error %s: %s", call_id, event.code, event.message[:300])

@@ -88,10 +88,17 @@ def timeline(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             keyed[key].update(event)
             continue
         entry = dict(event)
+        if kind == "caller.idle":
+            entry["silent_s"] = silent_seconds(entry.get("ms"))
         entries.append(entry)
         if key:
             keyed[key] = entry
     return entries
+
+
+def silent_seconds(ms: Any) -> int:
+    """How long a silent caller was silent, in whole seconds (halves up, as the page's Math.round)."""
+    return (max(0, int(ms or 0)) + 500) // 1000
 
 
 def cached_tokens(usage: dict[str, Any]) -> int:

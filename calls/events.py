@@ -17,11 +17,13 @@ from typing import Any
 CALL_EVENT = "call.event"
 
 #: The dashboard-wide group: every change of a call's row (started, answered, agent, cost, latency,
-#: ended) as {"type": DASHBOARD_CALL, "call_id", "seq", "change": <event type>, "call": <row>}.
+#: idle prompts, ended) as {"type": DASHBOARD_CALL, "call_id", "seq", "change": <event type>, "call": <row>}.
 DASHBOARD_GROUP = "dashboard"
 DASHBOARD_CALL = "dashboard.call"
-#: The event types that change what the live-calls list shows (tool: approvals waiting).
-DASHBOARD_CHANGES = frozenset({"call_started", "call_answered", "handoff", "tool", "usage", "latency", "call_ended"})
+#: The event types that change what the live-calls list shows (tool: approvals waiting; caller.idle: the
+#: call's idle count).
+DASHBOARD_CHANGES = frozenset({"call_started", "call_answered", "handoff", "tool", "usage", "latency", "caller.idle",
+                               "call_ended"})
 
 #: A supervisor's instruction to a live call's consumer (approve, deny, whisper, say, hangup).
 CALL_SUPERVISOR = "call.supervisor"
@@ -47,6 +49,8 @@ EVENT_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "escalation": {"escalation_id": int, "reason": str, "source": str, "agent": str, "webhook_status": str},
     "usage": {"agent": str, "usage": dict, "cost": str, "call_cost": str},
     "latency": {"voice_to_voice_ms": int, "p50_ms": int, "p95_ms": int},
+    # The caller said nothing for `ms` (server_vad idle_timeout_ms); `idle_prompts`: the call's count so far.
+    "caller.idle": {"ms": int, "agent": str, "item_id": str, "idle_prompts": int},
     "summary": {"kind": str, "text": str, "disposition": str},
     "call_ended": {"reason": str, "cost": str, "duration_ms": int},
     "supervisor": {"action": str, "by": str, "text": str, "tool_call_id": str},

@@ -47,6 +47,8 @@ class Call(models.Model):
     latency_samples_ms = models.JSONField(default=list, blank=True, help_text="Voice-to-voice latency per turn.")
     latency_p50_ms = models.PositiveIntegerField(null=True, blank=True)
     latency_p95_ms = models.PositiveIntegerField(null=True, blank=True)
+    idle_prompts = models.PositiveIntegerField(
+        default=0, help_text="Times the caller went silent past the agent's idle timeout (server_vad idle_timeout_ms).")
     last_heartbeat = models.DateTimeField(null=True, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="calls")
@@ -87,6 +89,7 @@ class Call(models.Model):
             "cost": str(self.cost),
             "latency_p50_ms": self.latency_p50_ms,
             "latency_p95_ms": self.latency_p95_ms,
+            "idle_prompts": self.idle_prompts,
             "seq": self.last_seq,
             "pending_approvals": self.pending_approvals(),
         }

@@ -675,6 +675,9 @@ function handleEngineEvent(event, seq) {
     case "dtmf":
       addCrumb("info", `Key pressed: ${event.digit}`);
       break;
+    case "caller.idle":
+      addCrumb("info", `Caller silent for ${Math.round(Math.max(0, Number(event.ms) || 0) / 1000)} s`);
+      break;
     case "usage":
       if (typeof event.total_cost_usd === "number") {
         ui.factCost.textContent = `$${event.total_cost_usd.toFixed(4)}`;

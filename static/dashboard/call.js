@@ -24,6 +24,7 @@
   const DONE = {approve: "approved", deny: "denied", whisper: "whispered to the agent",
                 say: "spoke to the caller", hangup: "hung up"};
   const pretty = (value) => JSON.stringify(value, null, 2);
+  const silentSeconds = (ms) => Math.round(Math.max(0, Number(ms) || 0) / 1000);
   const crumb = (cls, icon, head, body) => el("li", {class: `crumb ${cls}`},
     el("div", {class: "crumb-head"}, el("span", {class: "icon", "aria-hidden": "true", text: icon}), ...head),
     body ? el("p", {text: body}) : null);
@@ -67,6 +68,9 @@
       case "summary":
         return crumb("crumb-summary", "≡", [" Summary ", el("span", {class: "meta",
           text: e.kind + (e.disposition ? ` · ${e.disposition}` : "")})], e.text);
+      case "caller.idle":
+        return crumb("crumb-idle", "…", [" Caller silent for ", el("strong", {text: `${silentSeconds(e.ms)} s`}), " ",
+          el("span", {class: "meta", text: `agent ${e.agent || "—"}`})]);
       case "session":
         return el("li", {class: "crumb crumb-minor",
           text: `· Session ${e.index} ${e.state}${e.end_reason ? ": " + e.end_reason : ""} (${e.model})`});
@@ -124,6 +128,7 @@
     document.getElementById("stat-agent").textContent = row.agent || "—";
     document.getElementById("stat-cost").textContent = money(row.cost);
     document.getElementById("stat-latency").textContent = latency(row);
+    document.getElementById("stat-idle").textContent = String(row.idle_prompts || 0);
     document.getElementById("stat-ended").textContent = row.end_reason || "—";
     const duration = document.getElementById("stat-duration");
     duration.dataset.ended = row.ended_at || "";
@@ -147,6 +152,7 @@
       u.cached += (e.usage.text_in_cached || 0) + (e.usage.audio_in_cached || 0);
       usage.set(e.agent, u);
     } else if (e.type === "latency") { row.latency_p50_ms = e.p50_ms; row.latency_p95_ms = e.p95_ms; }
+    else if (e.type === "caller.idle") row.idle_prompts = e.idle_prompts;
     else if (e.type === "call_answered") row.status = "active";
     else if (e.type === "call_ended") { row.status = "ended"; row.end_reason = e.reason; row.ended_at = e.at; row.cost = e.cost; }
   }

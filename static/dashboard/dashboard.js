@@ -24,6 +24,7 @@
       el("td", {class: "num", dataset: {started: row.started_at}}),
       el("td", {class: "num", text: money(row.cost)}),
       el("td", {class: "num", text: latency(row)}),
+      el("td", {class: "num idle", text: String(row.idle_prompts || 0)}),
       el("td", {}, attention));
   }
 

@@ -36,6 +36,7 @@ def busy_call() -> Call:
     actions.do_record_usage(call.pk, agent="returns", usage={"input_tokens": 1200, "output_tokens": 300,
                                                              "text_in_cached": 900}, cost=Decimal("0.0213"))
     actions.do_record_latency(call.pk, voice_to_voice_ms=640)
+    actions.do_record_caller_idle(call.pk, ms=8000, agent="returns", item_id="item_silence_1")
     actions.do_record_tool(call.pk, tool_call_id="fc_2", name="start_return", status="awaiting_approval",
                            agent="returns", arguments={"order_id": "ORD-10231", "reason": "too small"})
     return call
@@ -69,6 +70,7 @@ async def test_dashboard_in_chromium(django_user_model: Any, tmp_path: Path, scr
             assert await page.locator(f"#live-calls tr[data-call='{call.pk}'] .attention").inner_text() == \
                 "1 awaiting approval"
             assert await page.locator(f"#recent-calls tr[data-call='{ended.pk}']").count() == 1
+            assert await page.locator(f"#live-calls tr[data-call='{call.pk}'] td.idle").inner_text() == "1"
 
             started = await database_sync_to_async(actions.do_start_call)(
                 channel=Call.Channel.BROWSER, spec=SPEC, caller_id="operator")
@@ -83,6 +85,13 @@ async def test_dashboard_in_chromium(django_user_model: Any, tmp_path: Path, scr
             assert "return my headphones" in await timeline.inner_text()
             assert "authentication → returns" in await timeline.inner_text()
             assert await page.locator("#approvals .approval").count() == 1
+            assert await page.locator("#timeline .crumb-idle").inner_text() == \
+                "… Caller silent for 8 s agent returns"
+            assert await page.locator("#stat-idle").inner_text() == "1"
+
+            await database_sync_to_async(actions.do_record_caller_idle)(call.pk, ms=9400, agent="returns")
+            await page.locator("#timeline .crumb-idle", has_text="Caller silent for 9 s").wait_for()
+            await page.locator("#stat-idle", has_text="2").wait_for()
 
             await database_sync_to_async(actions.do_record_transcript)(
                 call.pk, item_id="a2", role="assistant", agent="returns",
