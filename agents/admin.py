@@ -140,7 +140,7 @@ class ScenarioAdmin(admin.ModelAdmin):
         ("Limits", {"fields": ("max_handoff_depth", "max_session_seconds", "summarize_every_turns",
                                "max_call_seconds", "failover_provider")}),
         ("Guardrails", {"fields": ("blocked_phrases", "off_brand_terms", "guardrail_patterns",
-                                   "escalation_webhook_url")}),
+                                   "moderation_check", "escalation_webhook_url")}),
     )
 
     @admin.display(description="handoffs")

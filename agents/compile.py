@@ -197,6 +197,7 @@ def compile_scenario(scenario: Scenario | str, *, validate: bool = True) -> Scen
             blocked_phrases=tuple(scenario.blocked_phrases or ()),
             off_brand_terms=tuple(scenario.off_brand_terms or ()),
             patterns=tuple(scenario.guardrail_patterns or ()),
+            moderation=scenario.moderation_check,
         ),
         agents=agents,
     )

@@ -33,9 +33,12 @@ AGENT_FIELDS = (
 )
 SCENARIO_FIELDS = (
     "slug", "name", "description", "max_handoff_depth", "max_session_seconds", "summarize_every_turns",
-    "max_call_seconds", "blocked_phrases", "off_brand_terms", "guardrail_patterns", "escalation_webhook_url",
-    "failover_provider",
+    "max_call_seconds", "blocked_phrases", "off_brand_terms", "guardrail_patterns", "moderation_check",
+    "escalation_webhook_url", "failover_provider",
 )
+# Scenario fields added after version 1 was first written: an older file without them imports them
+# as their default.
+SCENARIO_DEFAULTS: dict[str, Any] = {"moderation_check": False}
 SCENARIO_LINKS = ("root_agent", "supervisor_agent", "fallback_agent", "agents", "handoffs")
 HANDOFF_FIELDS = ("from", "to", "when", "contract")
 
@@ -130,6 +133,10 @@ def _check_shape(data: Any) -> list[str]:
             problems.append(f"{what} lacks: {', '.join(missing)}.")
 
     check(data["scenario"], SCENARIO_FIELDS + SCENARIO_LINKS, ("slug", "name", "root_agent"), "The scenario")
+    for name, default in SCENARIO_DEFAULTS.items():
+        value = data["scenario"].get(name, default)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            problems.append(f"The scenario's {name} must be true or false, not {json.dumps(value)}.")
     for index, doc in enumerate(data["agents"], start=1):
         label = f"Agent {doc.get('slug', index) if isinstance(doc, dict) else index}"
         check(doc, AGENT_FIELDS + ("tools",), ("slug", "name", "instructions"), label)
@@ -221,7 +228,7 @@ def _write(data: dict[str, Any], problems: list[str]) -> Scenario:
 
     doc = data["scenario"]
     scenario = Scenario.objects.filter(slug=doc["slug"]).first() or Scenario()
-    _assign(scenario, doc, SCENARIO_FIELDS)
+    _assign(scenario, {**SCENARIO_DEFAULTS, **doc}, SCENARIO_FIELDS)
     root = agent_by_slug(doc.get("root_agent"), "root agent")
     scenario.supervisor_agent = agent_by_slug(doc.get("supervisor_agent"), "supervisor agent")
     scenario.fallback_agent = agent_by_slug(doc.get("fallback_agent"), "fallback agent")

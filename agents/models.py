@@ -285,6 +285,12 @@ class Scenario(models.Model):
         default=empty_list, blank=True,
         help_text="Regular expressions an answer must not match (e.g. card numbers), as a JSON list.",
     )
+    moderation_check = models.BooleanField(
+        default=False, verbose_name="moderation check",
+        help_text="Also send each assistant answer to the provider's moderation endpoint while it streams; "
+        "a flagged answer is withdrawn like any other guardrail trip. Adds one moderation request per "
+        "checked chunk (about every 100 characters of an answer, and at its end).",
+    )
     escalation_webhook_url = models.URLField(
         blank=True, verbose_name="escalation webhook URL",
         help_text="Optional: notified when a call is escalated to a human.",

@@ -84,7 +84,10 @@ class EngineConfig:
     # (the local offline engine); None: no failover.
     failover_base_url: str | None = None
     failover_api_key: str = "offline"
+    # Moderation of every answer for all scenarios (a scenario can also turn it on: its guardrails'
+    # ``moderation``); each checked chunk is one request to POST {base_url}/moderations.
     moderation: bool = False
+    moderation_model: str = "omni-moderation-latest"
     sideband_call_id: str | None = None
 
 

@@ -64,7 +64,9 @@ class SpecClassifier:
 
 
 class ModerationClassifier:
-    """OpenAI moderation (``client.moderations.create``); flags become ``moderation:<category>``."""
+    """OpenAI moderation (``client.moderations.create``); a flagged answer becomes
+    ``moderation:<category>`` with the API's category name (``violence``, ``self-harm/intent``, ...),
+    the flagged category with the highest score."""
 
     name = "moderation"
 
@@ -76,7 +78,9 @@ class ModerationClassifier:
         result = await self._client.moderations.create(model=self._model, input=text)
         for item in result.results:
             if item.flagged:
-                flagged = [k for k, v in item.categories.model_dump().items() if v]
+                flags: dict[str, Any] = item.categories.model_dump(by_alias=True)
+                scores: dict[str, Any] = item.category_scores.model_dump(by_alias=True)
+                flagged = sorted((k for k, v in flags.items() if v), key=lambda k: -float(scores.get(k) or 0.0))
                 return Verdict("moderation:" + (flagged[0] if flagged else "flagged"), text[-200:])
         return None
 

@@ -165,8 +165,9 @@ class CallSession:
         if classifier is None:
             spec_classifier = SpecClassifier(spec.guardrails)
             classifier = spec_classifier
-            if config.moderation:
-                classifier = ChainClassifier(spec_classifier, ModerationClassifier(self._client_for_http()))
+            if config.moderation or spec.guardrails.moderation:  # the deployment's or the scenario's choice
+                moderation = ModerationClassifier(self._client_for_http(), config.moderation_model)
+                classifier = ChainClassifier(spec_classifier, moderation)
         self.classifier: Classifier = classifier
         self._guard = StreamingCheck(every=config.guardrail_check_chars)
 

@@ -12,7 +12,8 @@ The JSON shape (``ScenarioSpec.to_dict()``) is stable:
       "failover_provider": "" | "offline", "escalation_webhook_url": "" | "https://...",
       "limits": {"max_handoff_depth": 6, "max_session_seconds": 3600, "summarize_every_turns": 5,
                  "max_call_seconds": 1800},
-      "guardrails": {"blocked_phrases": [...], "off_brand_terms": [...], "patterns": [...]},
+      "guardrails": {"blocked_phrases": [...], "off_brand_terms": [...], "patterns": [...],
+                     "moderation": true},   # only present when on (older specs keep their hash)
       "agents": {
         "<slug>": {
           "slug", "name", "kind": "realtime" | "supervisor", "instructions", "handoff_description",
@@ -215,13 +216,19 @@ class Guardrails:
     blocked_phrases: tuple[str, ...] = ()
     off_brand_terms: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
+    # Also send each checked chunk of an answer to the provider's moderation endpoint.
+    moderation: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "blocked_phrases": list(self.blocked_phrases),
             "off_brand_terms": list(self.off_brand_terms),
             "patterns": list(self.patterns),
         }
+        if self.moderation:
+            # Written only when on, so a spec stored before the setting existed keeps its hash.
+            data["moderation"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Guardrails:
@@ -229,6 +236,7 @@ class Guardrails:
             blocked_phrases=tuple(data.get("blocked_phrases", ())),
             off_brand_terms=tuple(data.get("off_brand_terms", ())),
             patterns=tuple(data.get("patterns", ())),
+            moderation=bool(data.get("moderation", False)),
         )
 
 

@@ -19,6 +19,9 @@ Run: ``python -m realtime.server --host 127.0.0.1 --port 8765 [--api-key KEY]
   default 60 s) whose ``session`` config seeds sessions opened with it.
 - ``POST /v1/responses`` — non-streaming Responses API; outputs come from ``server.script_text``
   or the text responder.
+- ``POST /v1/moderations`` — the moderation API answered by a deterministic lexicon per category
+  (`moderation`); ``RealtimeServer(moderation_terms={"violence": ["tomato"]})`` or
+  ``server.moderation.flag("violence", "tomato")`` decide what is flagged; ``server.moderation_requests``.
 - ``GET /healthz``.
 
 The official client works unchanged::
@@ -105,6 +108,7 @@ response.
 
 from .app import RealtimeServer
 from .faults import Faults, parse_faults
+from .moderation import Moderator
 from .responders import (
     DefaultResponder,
     FunctionCallOutput,
@@ -129,6 +133,7 @@ __all__ = [
     "EnergyVAD",
     "Faults",
     "FunctionCallOutput",
+    "Moderator",
     "RealtimeServer",
     "RealtimeSession",
     "Responder",

@@ -1,5 +1,5 @@
 """`RealtimeServer`: the ASGI app (WebSocket /v1/realtime, POST /v1/realtime/client_secrets,
-POST /v1/responses, OpenAI SIP's /v1/realtime/calls/{call_id}/... and the `?call_id=` sideband)
+POST /v1/responses, POST /v1/moderations, OpenAI SIP's /v1/realtime/calls/{call_id}/... and the `?call_id=` sideband)
 plus in-process start/stop on the tiny server of `asgi.py`."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from .asgi import ASGIServer, Message, Scope
 from .faults import Faults, parse_faults
+from .moderation import ModerationRefused, Moderator, check_response
 from .responders import (
     DefaultResponder,
     FunctionCallOutput,
@@ -96,6 +97,7 @@ class RealtimeServer:
         default_model: str = DEFAULT_MODEL,
         client_secret_ttl: int = 60,
         max_sessions: int | None = None,
+        moderation_terms: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.api_key = api_key
         self.max_sessions = max_sessions
@@ -120,6 +122,9 @@ class RealtimeServer:
         self.secrets: dict[str, ClientSecret] = {}
         self.sessions: list[RealtimeSession] = []
         self.responses_requests: list[dict[str, Any]] = []
+        self.moderation = Moderator(moderation_terms)
+        """The classifier behind ``POST /v1/moderations``; ``moderation.flag(category, *terms)``."""
+        self.moderation_requests: list[dict[str, Any]] = []
         self.refused: list[str] = []
         self.sip = SipCalls()
         self._new_session = asyncio.Condition()
@@ -329,7 +334,7 @@ class RealtimeServer:
             status, body = 200, b'{"status":"ok"}'
         elif "/realtime/calls/" in path and method == "POST":
             status, body = await self._sip_request(scope, receive, path)
-        elif path.endswith(("/realtime/client_secrets", "/responses")):
+        elif path.endswith(("/realtime/client_secrets", "/responses", "/moderations")):
             if method != "POST":
                 status, body = _json_response_body(405, _api_error("Method not allowed", "method_not_allowed"))
             elif not self._check_key(self._bearer(scope), allow_ephemeral=False)[0]:
@@ -347,6 +352,8 @@ class RealtimeServer:
                 else:
                     if path.endswith("/client_secrets"):
                         status, body = self._client_secret(payload)
+                    elif path.endswith("/moderations"):
+                        status, body = self._moderations(payload)
                     else:
                         status, body = await self._responses(payload)
         await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
@@ -386,6 +393,16 @@ class RealtimeServer:
         merge_session(session, session_req)
         self.secrets[value] = ClientSecret(value, now + ttl, session_req)
         return _json_response_body(200, {"value": value, "expires_at": int(now + ttl), "session": session})
+
+    def _moderations(self, payload: dict[str, Any]) -> tuple[int, bytes]:
+        self.moderation_requests.append(payload)
+        try:
+            result = self.moderation.create(payload)
+        except ModerationRefused as exc:
+            return _json_response_body(400, _api_error(exc.message, exc.code, exc.param))
+        if self.deps.validate_outgoing:
+            self.deps.validation_failures.extend(check_response(result))
+        return _json_response_body(200, result)
 
     async def _responses(self, payload: dict[str, Any]) -> tuple[int, bytes]:
         self.responses_requests.append(payload)
