@@ -71,11 +71,14 @@ class ModerationClassifier:
     name = "moderation"
 
     def __init__(self, client: Any, model: str = "omni-moderation-latest") -> None:
+        """``client``: an ``AsyncOpenAI`` client, or a callable returning the one to use now (so a
+        call that failed over to another provider asks that provider)."""
         self._client = client
         self._model = model
 
     async def classify(self, text: str) -> Verdict | None:
-        result = await self._client.moderations.create(model=self._model, input=text)
+        client = self._client() if callable(self._client) else self._client
+        result = await client.moderations.create(model=self._model, input=text)
         for item in result.results:
             if item.flagged:
                 flags: dict[str, Any] = item.categories.model_dump(by_alias=True)
@@ -86,17 +89,19 @@ class ModerationClassifier:
 
 
 class ChainClassifier:
-    """The first verdict of several classifiers, in order."""
+    """The first verdict of several classifiers, in order; ``last`` names the one that gave it."""
 
     name = "chain"
 
     def __init__(self, *classifiers: Classifier) -> None:
         self.classifiers = classifiers
+        self.last = ""
 
     async def classify(self, text: str) -> Verdict | None:
         for classifier in self.classifiers:
             verdict = await classifier.classify(text)
             if verdict is not None:
+                self.last = getattr(classifier, "name", "")
                 return verdict
         return None
 

@@ -166,7 +166,7 @@ class CallSession:
             spec_classifier = SpecClassifier(spec.guardrails)
             classifier = spec_classifier
             if config.moderation or spec.guardrails.moderation:  # the deployment's or the scenario's choice
-                moderation = ModerationClassifier(self._client_for_http(), config.moderation_model)
+                moderation = ModerationClassifier(self._client_for_http, config.moderation_model)
                 classifier = ChainClassifier(spec_classifier, moderation)
         self.classifier: Classifier = classifier
         self._guard = StreamingCheck(every=config.guardrail_check_chars)
@@ -433,8 +433,13 @@ class CallSession:
             return False
         self._base_url, self._api_key = target, self.config.failover_api_key
         self.provider = self.spec.failover_provider
-        # The supervisor's Responses calls follow (a moderation classifier keeps its own client).
-        self._http_client = None
+        # The supervisor's Responses calls and moderation follow (the client is made again on use).
+        old, self._http_client = self._http_client, None
+        if old is not None:
+            try:
+                await old.close()
+            except Exception as exc:  # noqa: BLE001 — closing is best effort
+                log.debug("closing the HTTP client failed: %s", exc)
         await self._emit(ev.ProviderFailover(provider=self.provider, reason=reason))
         return True
 
@@ -1090,7 +1095,8 @@ class CallSession:
         agent = item.agent if item else self.current_agent
         await self._emit(ev.GuardrailTripped(
             category=verdict.category, text=text, item_id=item_id, agent=agent,
-            matched=verdict.matched, classifier=getattr(self.classifier, "name", ""),
+            matched=verdict.matched,
+            classifier=getattr(self.classifier, "last", "") or getattr(self.classifier, "name", ""),
         ))
         if self._response_active:
             await self._send({"type": "response.cancel"})

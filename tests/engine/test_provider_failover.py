@@ -52,3 +52,23 @@ async def test_without_a_failover_provider_the_call_ends_on_the_fallback_path(se
     assert rec.of(ev.CallEnded)[-1].reason == "session_lost"
     assert rec.of(ev.Escalation)[-1].agent == "human_escalation"
     assert server.sessions == []
+
+
+async def test_after_failover_moderation_asks_the_failover_provider(server: RealtimeServer) -> None:
+    from realtime.spec import Guardrails
+
+    server.script(response("Hello."), response("Whoever packed that parcel is an idiot, sorry."),
+                  response("Let me arrange a replacement."))
+    spec = replace(retail_spec(guardrails=Guardrails(moderation=True)), failover_provider="offline")
+    config = config_for(server, base_url=unreachable_base_url(), api_key="sk-primary",
+                        failover_base_url=server.base_url, failover_api_key=server.api_key or "sk-test")
+    rec = Recorder()
+    session = CallSession(spec, config, ToolRunner(python_handler=demo_handler), rec)
+    await session.start()
+    await rec.wait_type(ev.TranscriptDone, role="assistant")
+    await session.send_text("my parcel arrived broken")
+    trip = await rec.wait_type(ev.GuardrailTripped, timeout=5)
+    assert (trip.category, trip.classifier) == ("moderation:harassment", "moderation")
+    assert server.moderation_requests  # the checks reached the provider the call is on
+    assert not [e for e in rec.of(ev.Error) if e.code == "guardrail_failed"]
+    await session.close("hangup")
