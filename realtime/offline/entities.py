@@ -22,7 +22,7 @@ TENS = {
     "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
     "eighty": 80, "ninety": 90,
 }  # fmt: skip
-SCALES = {"hundred": 100, "thousand": 1000}
+SCALES = {"hundred": 100, "thousand": 1000, "million": 1000000, "billion": 1000000000}
 ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
     "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13,
@@ -63,6 +63,8 @@ def _convert_run(words: list[str]) -> str | None:
     ws = [w.lower() for w in words]
     if len(ws) == 1 and ws[0] == "oh":
         return None
+    if ws[0] in ("million", "billion"):  # "a million thanks"
+        return None
     if any(w in SCALES for w in ws):
         total, current = 0, 0
         for w in ws:
@@ -76,8 +78,8 @@ def _convert_run(words: list[str]) -> str | None:
                 current += TENS[w]
             elif w == "hundred":
                 current = max(current, 1) * 100
-            elif w == "thousand":
-                total += max(current, 1) * 1000
+            elif w in SCALES:  # thousand, million, billion
+                total += max(current, 1) * SCALES[w]
                 current = 0
         return str(total + current)
     ws = [w for w in ws if w != "and"]
@@ -136,8 +138,13 @@ def normalize_numbers(text: str) -> str:
 
     def repl(m: re.Match[str]) -> str:
         words = re.findall(r"[A-Za-z]+", m.group(0))
-        converted = _convert_run(words)
-        return m.group(0) if converted is None else converted
+        tail = 0  # a "double" at the end repeats what follows, not a number word
+        while tail < len(words) and words[len(words) - 1 - tail].lower() in MULTIPLIERS:
+            tail += 1
+        converted = _convert_run(words[: len(words) - tail]) if tail < len(words) else None
+        if converted is None:
+            return m.group(0)
+        return converted + "".join(" " + w for w in words[len(words) - tail :])
 
     return _RUN_RE.sub(repl, text)
 
@@ -151,6 +158,7 @@ _DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"\b({_MONTH_RE})\.?\s+{_DAY},?\s+(?:of\s+)?{_YEAR}\b", re.IGNORECASE), "mdy_name"),
     (re.compile(rf"\b{_DAY}\s+(?:of\s+)?({_MONTH_RE})\.?,?\s+{_YEAR}\b", re.IGNORECASE), "dmy_name"),
     (re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4}|\d{2})\b"), "mdy_num"),
+    (re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{4})\b(?!-\d)"), "mdy_num"),  # "12-25-1979" as heard
 ]
 
 
@@ -243,6 +251,63 @@ def pattern_candidates(pattern: str, text: str) -> list[str]:
         if rx.search(value) and value not in out:
             out.append(value)
     return out
+
+
+# --- digits as a recogniser writes them -------------------------------------------------------
+
+_DIGITISH_TOKEN = re.compile(r"\b(?=[0-9Oo]*\d)(?=[0-9]*[Oo])[0-9Oo]+\b")
+_THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)")
+_MULTIPLIED_DIGIT = re.compile(r"\b(double|triple)[\s-]+(\d)", re.IGNORECASE)
+_GROUP_COMMA = re.compile(r"(?<=\d),\s*(?=\d)")
+DIGIT_HOMOPHONES = {"oh": "0", "o": "0", "to": "2", "too": "2", "for": "4", "fore": "4", "won": "1", "ate": "8"}
+_HOMOPHONE_BEFORE = re.compile(
+    rf"\b({'|'.join(DIGIT_HOMOPHONES)})[\s-]+(?=\d)", re.IGNORECASE
+)
+_HOMOPHONE_AFTER = re.compile(
+    rf"(?<=\d)([\s-]+)({'|'.join(DIGIT_HOMOPHONES)})\b(?![\s-]+[A-Za-z])", re.IGNORECASE
+)
+
+
+def spoken_digits(text: str, *, expand: bool = True) -> str:
+    """A transcript read for digits (phone numbers, identifiers): spoken numbers as digits, the
+    letter O inside digits ("8OO" -> "800"), thousands separators dropped ("4,158,923,047" ->
+    "4158923047"), "double 5" / "triple-9" repeated, and digit groups joined across commas
+    ("5 5, 1 2 3" -> "5 5 1 2 3"). ``expand=False`` drops "double" instead, for a recogniser that
+    wrote the repeated digits already ("double 555" for "double five five"). Words that only
+    sound like digits are left alone (see :func:`digit_readings`)."""
+
+    def multiplied(m: re.Match[str]) -> str:
+        return m.group(2) * (MULTIPLIERS[m.group(1).lower()] if expand else 1)
+
+    text = _MULTIPLIED_DIGIT.sub(multiplied, text)
+    text = normalize_numbers(text)
+    text = _DIGITISH_TOKEN.sub(lambda m: m.group(0).replace("O", "0").replace("o", "0"), text)
+    text = _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), text)
+    text = _MULTIPLIED_DIGIT.sub(multiplied, text)
+    return _GROUP_COMMA.sub(" ", text)
+
+
+def digit_readings(text: str) -> list[str]:
+    """Readings of a transcript for digits, the most literal first: :func:`spoken_digits`, then
+    the same with words that sound like a digit read as one where they touch a run of digits
+    ("it's for 158923047" -> "it's 4 158923047"; "to", "too", "oh", "won", "ate" likewise), then
+    both again with "double"/"triple" dropped rather than expanded. Distinct readings only. A
+    caller takes a later reading only when an earlier one gives nothing that fits (a phone
+    number's length, an identifier's pattern)."""
+    out: list[str] = []
+    for expand in (True, False):
+        first = spoken_digits(text, expand=expand)
+        second = _HOMOPHONE_BEFORE.sub(lambda m: DIGIT_HOMOPHONES[m.group(1).lower()] + " ", first)
+        second = _HOMOPHONE_AFTER.sub(lambda m: m.group(1) + DIGIT_HOMOPHONES[m.group(2).lower()], second)
+        out.extend(r for r in (first, second) if r not in out)
+    return out
+
+
+def plausible_phone(number: str) -> bool:
+    """Whether a number found by :func:`find_phone_numbers` has the length of a whole phone
+    number: 10 digits (North American), 11 starting with 1, or an international "+..." one."""
+    digits = number.lstrip("+")
+    return number.startswith("+") or len(digits) == 10 or (len(digits) == 11 and digits.startswith("1"))
 
 
 # --- enums and yes/no ---------------------------------------------------------------------------

@@ -375,7 +375,14 @@ class _State:
 
 
 class DialoguePolicy:
-    """Stateless and thread-safe: every decision is computed from the inputs alone."""
+    """Stateless and thread-safe: every decision is computed from the inputs alone.
+
+    ``spoken_digits`` (default on) reads phone numbers and identifiers the way a recogniser
+    writes spoken digits ("for 158923047", "4,158,923,047", "double 5"); off, only digits as
+    written count (the behaviour before; benchmarks compare the two)."""
+
+    def __init__(self, *, spoken_digits: bool = True) -> None:
+        self.spoken_digits = spoken_digits
 
     def respond(
         self,
@@ -625,7 +632,7 @@ class DialoguePolicy:
             kind = _param_kind(name, schema)
             if kind in ("long", "short", "summary", "bool"):
                 continue
-            if _extract_typed(kind, name, schema, text) is not None:
+            if _extract_typed(kind, name, schema, text, digits=self.spoken_digits) is not None:
                 return True
         return False
 
@@ -701,12 +708,12 @@ class DialoguePolicy:
             if kind == "summary":
                 return self._summary(st, intent)
             if kind == "long":
-                return intent
+                return self._explanation(st, tool, name, schema, window) or intent
             return _residual_phrase(intent, tool, schema) or None
         quantity = kind == "number" and bool(_QUANTITY.search(f"{name} {schema.get('description', '')}"))
         sources = window if kind in ("enum", "bool") or quantity else window + everything
         for text in sources if kind != "bool" else window[:1]:
-            value = _extract_typed(kind, name, schema, text)
+            value = _extract_typed(kind, name, schema, text, digits=self.spoken_digits)
             if value is not None and kind == "pattern" and text not in window:
                 # from an older request only what was said as such ("SKU-1001"), not digits
                 # of a phone number read into the pattern
@@ -764,6 +771,28 @@ class DialoguePolicy:
             if score > best:
                 best, chosen = score, text
         return chosen
+
+    def _explanation(
+        self, st: _State, tool: _Tool, name: str, schema: dict[str, Any], window_latest_first: list[str]
+    ) -> str | None:
+        """For a free-text parameter that explains something (a reason, a problem, details; not a
+        question, which is the request itself): the caller's most recent statement that gives an
+        explanation, i.e. says why (a cause, a fault: "it arrived damaged") or uses the words of
+        the parameter's description that the tool itself doesn't. Statements that only restate
+        the request (nothing beyond the tool's own words) or only answer yes/no don't count.
+        None when nothing later says more than the request."""
+        if _QUESTION_PARAM.match(name):
+            return None
+        described = set(tokens(str(schema.get("description") or ""))) - tool.vocabulary - _GENERIC_DESCRIPTION
+        for text in window_latest_first:
+            if _is_small_talk(text) or _CLOSING_RE.match(text):
+                continue
+            said = set(tokens(text))
+            if not said - tool.vocabulary:
+                continue  # the request again, or an identifier
+            if _EXPLAINS.search(text) or said & described:
+                return _explanation_words(text)
+        return None
 
     def _summary(self, st: _State, intent: str) -> str:
         done = [t.name for t in st.turns if t.kind == "call" and st.ever_done(t.name)]
@@ -914,6 +943,32 @@ def _confirmation(tool: _Tool, args: dict[str, Any]) -> str:
 
 
 _QUANTITY = re.compile(r"quantit|qty|count|how many|number of", re.IGNORECASE)
+_FAULT_WORDS = sorted(
+    {p for key, phrases in ent.ENUM_SYNONYMS.items() if key != "other" for p in phrases}, key=len, reverse=True
+)
+_EXPLAINS = re.compile(
+    r"\b(because|since|cause|due to|as it|as they|so that|arrived|came|broke|stopped|fell|"
+    r"leak\w*|missing|too (big|small|large|tight|loose|short|long)|(doesn'?t|does not|didn'?t|did not|won'?t|"
+    r"can'?t|cannot) (fit|work|turn|charge|close|open|match)\w*|"
+    + "|".join(re.escape(p) for p in _FAULT_WORDS)
+    + r")\b",
+    re.IGNORECASE,
+)
+"""Words that explain why: a cause, or a fault (the return-reason synonyms of ``entities``)."""
+_GENERIC_DESCRIPTION = frozenset(tokens("why reason words own explain explanation short sentence briefly describe"))
+_LEADING_ANSWER = re.compile(r"^\W*(yes|yeah|yep|sure|ok|okay|right|correct|please|well|so|um|uh|oh)\b[\s,.!]*", re.IGNORECASE)
+
+
+def _explanation_words(text: str) -> str:
+    """A statement as an explanation: without a leading "yes," / "well," and with a capital."""
+    words = text
+    while True:
+        stripped = _LEADING_ANSWER.sub("", words, count=1)
+        if stripped == words or not stripped:
+            break
+        words = stripped
+    words = words.strip()
+    return words[:1].upper() + words[1:] if words else text
 
 
 def _param_kind(name: str, schema: dict[str, Any]) -> str:
@@ -975,7 +1030,19 @@ def _valid(schema: dict[str, Any], value: Any) -> bool:
     return True
 
 
-def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str) -> Any:
+def _phone_option(phone: str, pattern: str | None) -> str | None:
+    """``phone`` as the schema's pattern wants it (with or without a leading 1 or +)."""
+    options = [phone]
+    digits = phone.lstrip("+")
+    if len(digits) == 11 and digits.startswith("1"):
+        options.append(digits[1:])
+    options.append("+" + digits)
+    return next((o for o in options if pattern is None or _safe_search(pattern, o)), None)
+
+
+def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, digits: bool = True) -> Any:
+    """The value of a typed parameter in ``text``; ``digits`` reads the text for digits the way
+    a recogniser writes spoken ones (see :func:`entities.digit_readings`)."""
     pattern = schema.get("pattern") if isinstance(schema.get("pattern"), str) else None
     if kind == "enum":
         return ent.match_enum(list(schema["enum"]), text)
@@ -987,24 +1054,28 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str) -> A
             iso = dates[0][0]
             return iso + "T00:00:00Z" if schema.get("format") == "date-time" else iso
         return None
+    # phone numbers and identifiers: the transcript read for digits (homophones only as a second
+    # reading), a whole phone number preferred over a part of one
+    readings = ent.digit_readings(text) if digits and kind in ("phone", "pattern") else [text]
     if kind == "phone":
-        for phone in ent.find_phone_numbers(text):
-            options = [phone]
-            digits = phone.lstrip("+")
-            if len(digits) == 11 and digits.startswith("1"):
-                options.append(digits[1:])
-            options.append("+" + digits)
-            for option in options:
-                if pattern is None or _safe_search(pattern, option):
+        partial: str | None = None
+        for reading in readings:
+            for phone in ent.find_phone_numbers(reading):
+                option = _phone_option(phone, pattern)
+                if option is not None and (not digits or ent.plausible_phone(phone)):
                     return option
-        return None
+                partial = partial if partial is not None else option
+        return partial
     if kind == "email":
         emails = ent.find_emails(text)
         return emails[0] if emails else None
     if kind == "pattern":
         assert pattern is not None
-        values = ent.pattern_candidates(pattern, text)
-        return values[0] if values else None
+        for reading in readings:
+            values = ent.pattern_candidates(pattern, reading)
+            if values:
+                return values[0]
+        return None
     if kind == "number":
         for written in ent.find_numbers(text):
             value = float(written.replace(",", ""))

