@@ -268,6 +268,25 @@ def do_record_handoff(
     return handoff
 
 
+def do_mark_handoff_applied(
+    call_id: int, *, to_agent: str, depth: int, applied: bool, applied_ms: int, error: str = "",
+) -> HandoffEvent | None:
+    """The Realtime server answered a handoff's session.update: from now on the new agent's
+    instructions and tools are in force (``applied``), or it refused them (``error``)."""
+    with transaction.atomic():
+        handoff = (HandoffEvent.objects.select_for_update()
+                   .filter(call_id=call_id, to_agent=to_agent, depth=depth, applied__isnull=True)
+                   .order_by("-created_at", "-id").first())
+        if handoff is None:
+            return None
+        handoff.applied, handoff.applied_ms, handoff.apply_error = applied, applied_ms, error
+        handoff.save(update_fields=["applied", "applied_ms", "apply_error"])
+        _publish(call_id, "handoff_applied", {
+            "to_agent": to_agent, "depth": depth, "applied": applied, "applied_ms": applied_ms, "error": error,
+        })
+    return handoff
+
+
 def do_set_current_agent(call_id: int, agent: str) -> bool:
     """Keep Call.current_agent right when the agent changes without a recorded handoff (a recreated
     session restoring its agent). No event: the engine's own event is forwarded to the socket."""

@@ -51,7 +51,8 @@ class TranscriptInline(ReadOnlyInline):
 
 class HandoffInline(ReadOnlyInline):
     model = HandoffEvent
-    fields = ("created_at", "from_agent", "to_agent", "reason", "depth", "duration_ms", "voice_kept", "fallback")
+    fields = ("created_at", "from_agent", "to_agent", "reason", "depth", "duration_ms", "applied", "applied_ms",
+              "voice_kept", "fallback")
     readonly_fields = fields
 
 
@@ -89,8 +90,9 @@ class AuditAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(HandoffEvent)
 class HandoffEventAdmin(AuditAdmin):
-    list_display = ("created_at", "call", "from_agent", "to_agent", "depth", "fallback", "voice_kept")
-    list_filter = ("fallback", "to_agent")
+    list_display = ("created_at", "call", "from_agent", "to_agent", "depth", "applied", "applied_ms", "fallback",
+                    "voice_kept")
+    list_filter = ("fallback", "applied", "to_agent")
 
 
 @admin.register(ToolInvocation)

@@ -245,6 +245,12 @@ class CallBridge:
             self._record(actions.do_open_session, call_id, model=self.session.model,
                          agent=self.session.current_agent, gap_ms=max(0, round(event.gap_ms)),
                          previous_end_reason=event.reason)
+        elif isinstance(event, ev.HandoffApplied):
+            if not event.applied:
+                logger.warning("call %s: the server refused the handoff to %s: %s", call_id, event.to_agent,
+                               event.error[:300])
+            self._record(actions.do_mark_handoff_applied, call_id, to_agent=event.to_agent, depth=event.depth,
+                         applied=event.applied, applied_ms=max(0, round(event.ms)), error=event.error)
         elif isinstance(event, ev.CallerIdle):
             logger.info("call %s: caller silent for %d ms (agent %s)", call_id, event.ms, event.agent)
             self._record(actions.do_record_caller_idle, call_id, ms=event.ms, agent=event.agent,

@@ -41,6 +41,8 @@ EVENT_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "from_agent": str, "to_agent": str, "reason": str, "context": dict, "depth": int,
         "duration_ms": _OPT_INT, "voice_kept": bool, "fallback": bool,
     },
+    # The server answered the handoff's session.update after `applied_ms` (or refused it: `error`).
+    "handoff_applied": {"to_agent": str, "depth": int, "applied": bool, "applied_ms": int, "error": str},
     "tool": {
         "tool_call_id": str, "name": str, "agent": str, "status": str, "arguments": _JSON, "result": _JSON,
         "error": str, "duration_ms": _OPT_INT, "approved_by": str,

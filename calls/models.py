@@ -162,6 +162,12 @@ class HandoffEvent(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     voice_kept = models.BooleanField(default=False, help_text="The voice could not change after the first audio.")
     fallback = models.BooleanField(default=False, help_text="Routed to the fallback agent.")
+    applied = models.BooleanField(
+        null=True, blank=True,
+        help_text="Whether the Realtime server applied the new agent's session (unknown until it answers).")
+    applied_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="From the session.update to the server's session.updated.")
+    apply_error = models.TextField(blank=True, help_text="Why the server refused the new agent's session.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

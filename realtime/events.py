@@ -178,6 +178,20 @@ class Handoff(EngineEvent):
 
 
 @dataclass
+class HandoffApplied(EngineEvent):
+    """The server answered a handoff's ``session.update``: ``applied`` (session.updated, ``ms`` after
+    it was sent: from then the new agent's instructions and tools are in force) or refused with
+    ``error`` (the call carries on; the audit shows the handoff did not take effect upstream)."""
+
+    type: ClassVar[str] = "handoff.applied"
+    to_agent: str
+    depth: int
+    ms: float
+    applied: bool = True
+    error: str = ""
+
+
+@dataclass
 class GuardrailTripped(EngineEvent):
     type: ClassVar[str] = "guardrail.tripped"
     category: str
@@ -317,6 +331,7 @@ __all__ = [
     "Escalation",
     "GuardrailTripped",
     "Handoff",
+    "HandoffApplied",
     "Latency",
     "ProtocolEvent",
     "ProviderFailover",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import copy
 import json
 import logging
@@ -130,6 +131,9 @@ class CallSession:
         self._active_response_id: str | None = None
         self._pending_response: dict[str, Any] | None = None
         self._response_event_ids: set[str] = set()
+        # session.update events awaiting the server's session.updated (answered in order), with the
+        # handoff each belongs to: (event_id, (to_agent, depth) or None, monotonic time sent).
+        self._pending_updates: collections.deque[tuple[str, tuple[str, int] | None, float]] = collections.deque()
         self._response_agent: dict[str, str] = {}
         self._response_had_audio = False
         self._forced_turns = 0
@@ -411,6 +415,7 @@ class CallSession:
                 await asyncio.sleep(delay)
                 continue
             self._conn = conn
+            self._pending_updates.clear()  # a new session: earlier updates will never be answered
             self._expired = False
             self._session_started_at = time.monotonic()
             self._reader = asyncio.create_task(self._read_loop(conn), name=f"realtime-reader-{self.call_id}")
@@ -502,6 +507,10 @@ class CallSession:
             if event.get("type") == "input_audio_buffer.append" and self.state != "ended":
                 self._buffer_audio(base64.b64decode(event["audio"]))
             return
+        if event.get("type") == "session.update":
+            event.setdefault("event_id", _new_id("evt"))
+            handoff = event.pop("_handoff", None)
+            self._pending_updates.append((event["event_id"], handoff, time.monotonic()))
         if self.config.emit_protocol_events and (
             self.config.protocol_audio_events or event.get("type") != "input_audio_buffer.append"
         ):
@@ -637,6 +646,11 @@ class CallSession:
         message = str(err.get("message") or "")
         event_id = err.get("event_id")
         await self._emit(ev.Error(code=code, message=message, source="server"))
+        for pending in self._pending_updates:
+            if event_id and pending[0] == event_id:
+                self._pending_updates.remove(pending)
+                await self._update_answered(pending, error=f"{code}: {message}")
+                break
         if code == "session_expired":
             self._expired = True
         elif event_id in self._response_event_ids:
@@ -648,6 +662,20 @@ class CallSession:
                 self._response_active = False
                 await self._flush_pending_response()
         # Anything else (response_cancel_not_active, a bad truncate...) is reported, not fatal.
+
+    async def _on_session_updated(self, p: dict[str, Any]) -> None:
+        if self._pending_updates:
+            await self._update_answered(self._pending_updates.popleft())
+
+    async def _update_answered(self, pending: tuple[str, tuple[str, int] | None, float], error: str = "") -> None:
+        """The server applied (or refused) a session.update; for a handoff's, that is when the new
+        agent's instructions and tools are in force."""
+        _, handoff, sent_at = pending
+        if handoff is None:
+            return
+        to_agent, depth = handoff
+        await self._emit(ev.HandoffApplied(to_agent=to_agent, depth=depth, ms=_ms(sent_at), applied=not error,
+                                           error=error))
 
     async def _on_item_added(self, p: dict[str, Any]) -> None:
         item = p.get("item") or {}
@@ -826,6 +854,7 @@ class CallSession:
 
     _handlers: ClassVar[dict[str, Callable[[CallSession, dict[str, Any]], Awaitable[None]]]] = {
         "error": _on_error,
+        "session.updated": _on_session_updated,
         "conversation.item.added": _on_item_added,
         "conversation.item.created": _on_item_added,
         "conversation.item.deleted": _on_item_deleted,
@@ -1059,7 +1088,8 @@ class CallSession:
         session = self._session_config(new_agent, continuing=True)
         voice_kept = self._voice if self._voice_locked and requested_voice and requested_voice != self._voice else None
         # session.update first, so the response that follows the output is the new agent's.
-        await self._send({"type": "session.update", "session": session})
+        await self._send({"type": "session.update", "session": session,
+                          "_handoff": (target, self.handoff_depth + 1)})
         previous = self.current_agent
         self.current_agent = target
         self.handoff_depth += 1

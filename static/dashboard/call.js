@@ -56,6 +56,12 @@
         return crumb("crumb-handoff", "⇄", [" Handoff ", el("strong", {text: `${e.from_agent} → ${e.to_agent}`}),
           e.fallback ? el("span", {class: "badge warn", text: "fallback"}) : null, " ",
           el("span", {class: "meta", text: `depth ${e.depth}`})], e.reason);
+      case "handoff_applied":
+        if (e.applied) {
+          return el("li", {class: "crumb crumb-minor", text: `· Agent ${e.to_agent} in force after ${e.applied_ms} ms`});
+        }
+        return crumb("crumb-guardrail", "⚠", [" Handoff to ", el("strong", {text: e.to_agent}), " not applied by the server"],
+          e.error);
       case "guardrail":
         return crumb("crumb-guardrail", "⚠", [" Guardrail ", el("strong", {text: e.category}), " ",
           el("span", {class: "meta", text: e.action})], e.text);

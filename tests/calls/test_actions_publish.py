@@ -123,3 +123,24 @@ def test_the_schema_refuses_malformed_events(envelope: dict[str, Any], error: st
 
 def test_every_event_type_has_a_schema() -> None:
     assert set(EVENT_FIELDS) >= {"transcript", "handoff", "tool", "usage", "guardrail", "escalation", "call_ended"}
+
+
+def test_a_handoff_is_marked_applied_once_and_a_refusal_is_kept(
+    call: Call, listen: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    run(capture, actions.do_record_handoff, call.pk, from_agent="authentication", to_agent="returns", depth=1)
+    run(capture, actions.do_record_handoff, call.pk, from_agent="returns", to_agent="sales", depth=2)
+    listener = listen(call.pk)
+    first = run(capture, actions.do_mark_handoff_applied, call.pk, to_agent="returns", depth=1, applied=True,
+                applied_ms=35)
+    again = run(capture, actions.do_mark_handoff_applied, call.pk, to_agent="returns", depth=1, applied=True,
+                applied_ms=50)
+    refused = run(capture, actions.do_mark_handoff_applied, call.pk, to_agent="sales", depth=2, applied=False,
+                  applied_ms=12, error="cannot_update_voice: no")
+    assert first is not None and again is None and refused is not None
+    messages = listener.drain()
+    assert events_of(messages) == ["handoff_applied", "handoff_applied"]
+    assert [m["event"]["applied"] for m in messages] == [True, False]
+    rows = list(HandoffEvent.objects.filter(call=call).values_list("to_agent", "applied", "applied_ms", "apply_error"))
+    assert rows == [("returns", True, 35, ""), ("sales", False, 12, "cannot_update_voice: no")]

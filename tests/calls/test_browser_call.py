@@ -88,4 +88,6 @@ async def test_browser_call_runs_through_a_tool_and_a_handoff(live_demo: Any, up
     assert handoff.reason == sent["reason"]
     assert handoff.context["summary"] == sent["conversation_summary"]
     assert handoff.context["fields"] == {k: v for k, v in sent.items() if k not in ("reason", "conversation_summary")}
+    # ... and that the server put the new agent in force (its session.updated answered the update).
+    assert handoff.applied is True and handoff.applied_ms is not None and handoff.apply_error == ""
     assert handoff.context["fields"]

@@ -153,3 +153,43 @@ async def test_the_contract_fields_travel_with_the_handoff(server: RealtimeServe
     assert handoff.fields == {"customer_phone": "+447700900123"}
     assert handoff.to_dict()["fields"] == {"customer_phone": "+447700900123"}
     await session.close()
+
+
+async def test_the_handoff_is_applied_when_the_server_confirms_its_session(server: RealtimeServer) -> None:
+    server.script(
+        response("Hello."),
+        response(function_call("transfer_to_billing", SUMMARY)),
+        response("Billing here."),
+    )
+    session, rec = make_session(server)
+    await session.start()
+    await rec.wait_type(ev.TranscriptDone, role="assistant")
+    await session.send_text("a question about a charge")
+    handoff = await rec.wait_type(ev.Handoff)
+    applied = await rec.wait_type(ev.HandoffApplied)
+    assert (applied.to_agent, applied.depth, applied.applied, applied.error) == ("billing", handoff.depth, True, "")
+    assert applied.ms >= 0
+    # Every session.update the engine sent was answered, the handoff's among them.
+    updates = [e for e in server.sessions[0].client_events if e["type"] == "session.update"]
+    assert all(u.get("event_id") for u in updates) and len(updates) == 2
+    assert not session._pending_updates
+    await session.close()
+
+
+async def test_a_handoff_session_the_server_refuses_is_reported_and_the_call_goes_on(server: RealtimeServer) -> None:
+    server.script(
+        response("Hello."),
+        response(function_call("transfer_to_billing", SUMMARY)),
+        response("Billing here."),
+    )
+    session, rec = make_session(server)  # text answers: the engine has heard no audio, so it asks for billing's voice
+    await session.start()
+    await rec.wait_type(ev.TranscriptDone, role="assistant")
+    server.sessions[0].audio_produced = True  # ... but the server has produced audio: a voice change is refused
+    await session.send_text("a question about a charge")
+    applied = await rec.wait_type(ev.HandoffApplied)
+    assert (applied.to_agent, applied.applied) == ("billing", False)
+    assert applied.error.startswith("cannot_update_voice")
+    done = await rec.wait_for(lambda e: isinstance(e, ev.TranscriptDone) and e.text == "Billing here.")
+    assert done.agent == "billing" and session.state == "active"
+    await session.close()
