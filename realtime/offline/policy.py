@@ -443,6 +443,9 @@ class DialoguePolicy:
     def _decide(
         self, instructions: str, tools: list[_Tool], turns: list[_Turn], text_mode: bool
     ) -> PolicyResponse:
+        verbatim = verbatim_request(instructions)
+        if verbatim is not None:  # "say exactly the following words": a model follows that literally
+            return PolicyResponse(text=verbatim)
         st = self._state(instructions, tools, turns, text_mode)
         spoken = [t for t in turns if t.kind in ("assistant", "call")]
         last = turns[-1] if turns else None
@@ -1145,6 +1148,31 @@ def _label(name: str, schema: dict[str, Any]) -> str:
     words = re.sub(r"\bdob\b", "date of birth", words)
     words = re.sub(r"\bzip\b", "ZIP", words)
     return f"the {words}" if re.search(r"reason|question|topic|category", words) else f"your {words}"
+
+
+_VERBATIM_RE = re.compile(
+    r"\b(?:say|read|repeat|speak)\b[^.:\n]{0,80}?\b(?:exactly|verbatim|word for word)\b[^:\n]{0,120}:\s*"
+    r"(?P<quote>[\"“'])(?P<text>.+)[\"”']\s*\.?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def verbatim_request(instructions: str) -> str | None:
+    """The words a response's instructions ask to be said exactly ("Say exactly the following
+    words ...: "<words>"", the quoted words ending the instructions, as when a response's own
+    instructions replace the agent's), or None. A JSON string literal is decoded."""
+    match = _VERBATIM_RE.search(instructions or "")
+    if match is None:
+        return None
+    if match.group("quote") == '"':
+        try:
+            decoded = json.loads('"' + match.group("text") + '"')
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, str) and decoded.strip():
+            return decoded.strip()
+    text = match.group("text").strip().strip("\"“”'").strip()
+    return text or None
 
 
 def greeting(instructions: str) -> str:
