@@ -699,20 +699,32 @@ class DialoguePolicy:
         ]
         kind = _param_kind(name, schema)
         if kind in ("long", "short", "summary"):
-            if not window:
-                return None
-            intent = self._intent_text(st, tool, window)
-            if not required and kind == "short":
-                phrase = _residual_phrase(intent, tool, schema)
-                proper = phrase and all(w[:1].isupper() for w in phrase.split()) and not intent.startswith(phrase)
-                return phrase if proper else None
-            if not required and kind != "summary":
-                return None
-            if kind == "summary":
-                return self._summary(st, intent)
-            if kind == "long":
-                return self._explanation(st, tool, name, schema, window) or intent
-            return _residual_phrase(intent, tool, schema) or None
+            return _fit_length(self._extract_text(st, tool, name, schema, required, kind, window), schema)
+        return self._extract_value(st, tool, name, schema, required, kind, window, everything)
+
+    def _extract_text(
+        self, st: _State, tool: _Tool, name: str, schema: dict[str, Any], required: bool, kind: str,
+        window: list[str],
+    ) -> str | None:
+        if not window:
+            return None
+        intent = self._intent_text(st, tool, window)
+        if not required and kind == "short":
+            phrase = _residual_phrase(intent, tool, schema)
+            proper = phrase and all(w[:1].isupper() for w in phrase.split()) and not intent.startswith(phrase)
+            return phrase if proper else None
+        if not required and kind != "summary":
+            return None
+        if kind == "summary":
+            return self._summary(st, intent)
+        if kind == "long":
+            return self._explanation(st, tool, name, schema, window) or intent
+        return _residual_phrase(intent, tool, schema) or None
+
+    def _extract_value(
+        self, st: _State, tool: _Tool, name: str, schema: dict[str, Any], required: bool, kind: str,
+        window: list[str], everything: list[str],
+    ) -> Any:
         quantity = kind == "number" and bool(_QUANTITY.search(f"{name} {schema.get('description', '')}"))
         sources = window if kind in ("enum", "bool") or quantity else window + everything
         for text in sources if kind != "bool" else window[:1]:
@@ -960,6 +972,17 @@ _EXPLAINS = re.compile(
 """Words that explain why: a cause, or a fault (the return-reason synonyms of ``entities``)."""
 _GENERIC_DESCRIPTION = frozenset(tokens("why reason words own explain explanation short sentence briefly describe"))
 _LEADING_ANSWER = re.compile(r"^\W*(yes|yeah|yep|sure|ok|okay|right|correct|please|well|so|um|uh|oh)\b[\s,.!]*", re.IGNORECASE)
+
+
+def _fit_length(value: str | None, schema: dict[str, Any]) -> str | None:
+    """Free text cut to the schema's ``maxLength`` at a word boundary (a model keeps to it too)."""
+    longest = schema.get("maxLength")
+    if value is None or not isinstance(longest, int) or longest <= 0 or len(value) <= longest:
+        return value
+    cut = value[:longest]
+    if value[longest:longest + 1].isalnum() and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-") or value[:longest]
 
 
 def _explanation_words(text: str) -> str:

@@ -97,3 +97,20 @@ def test_reason_choice_is_deterministic() -> None:
     for _ in range(3):
         again = DialoguePolicy().respond(INSTRUCTIONS, tools, items, "required")
         assert again == first
+
+
+def test_a_long_reason_is_cut_to_the_schemas_max_length_at_a_word() -> None:
+    import jsonschema
+
+    short = {**TOOLS[2], "parameters": {**TOOLS[2]["parameters"], "properties": {
+        **TOOLS[2]["parameters"]["properties"],
+        "reason": {"type": "string", "description": "Why the caller returns it, in their words.", "maxLength": 40},
+    }}}
+    items = [
+        ts.user_audio("ORD-12345. The left shoe arrived with a torn seam and the box was crushed in transit too."),
+    ]
+    answer = DialoguePolicy().respond(INSTRUCTIONS, [short], items, "required")
+    assert answer.function_call is not None
+    reason = answer.function_call.arguments["reason"]
+    assert reason == "ORD-12345. The left shoe arrived with a"
+    jsonschema.validate(answer.function_call.arguments, short["parameters"])
