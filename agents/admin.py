@@ -4,8 +4,10 @@ export and import) and the demo records the Python tools work on."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -124,11 +126,37 @@ class HandoffEdgeInline(admin.TabularInline):
     verbose_name_plural = "handoffs (each becomes a transfer_to_<agent> tool of the agent it starts from)"
 
 
+class InboundNumbersField(forms.CharField):
+    """A scenario's inbound numbers as text, one per line (commas also separate them). The model's
+    rules check and normalise each one, so the admin and the import refuse the same things."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return "\n".join(str(number) for number in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        return [entry.strip() for entry in re.split(r"[\n,;]", text) if entry.strip()]
+
+
+class ScenarioAdminForm(ScenarioForm):
+    inbound_numbers = InboundNumbersField(
+        required=False, label="Inbound numbers",
+        help_text="One phone number per line, in international form, e.g. +1 202 555 0100 (spaces, dashes "
+        "and brackets are fine; stored as +12025550100). A call to one of them runs this scenario, unless "
+        "the call names a scenario itself. A number leads to one scenario only.",
+    )
+
+
 @admin.register(Scenario)
 class ScenarioAdmin(admin.ModelAdmin):
-    form = ScenarioForm
+    form = ScenarioAdminForm
     inlines = (HandoffEdgeInline,)
-    list_display = ("name", "slug", "root_agent", "supervisor_agent", "fallback_agent", "handoff_count", "links")
+    list_display = ("name", "slug", "root_agent", "supervisor_agent", "fallback_agent", "handoff_count", "numbers",
+                    "links")
     search_fields = ("slug", "name", "description")
     filter_horizontal = ("agents",)
     actions = ("duplicate_scenarios", "export_scenario")
@@ -141,7 +169,12 @@ class ScenarioAdmin(admin.ModelAdmin):
                                "max_call_seconds", "failover_provider")}),
         ("Guardrails", {"fields": ("blocked_phrases", "off_brand_terms", "guardrail_patterns",
                                    "moderation_check", "escalation_webhook_url")}),
+        ("Phone numbers", {"fields": ("inbound_numbers",)}),
     )
+
+    @admin.display(description="inbound numbers")
+    def numbers(self, scenario: Scenario) -> str:
+        return ", ".join(scenario.inbound_numbers or [])
 
     @admin.display(description="handoffs")
     def handoff_count(self, scenario: Scenario) -> int:
@@ -277,7 +310,8 @@ class ScenarioAdmin(admin.ModelAdmin):
 
 
 def duplicate_scenario(original: Scenario) -> Scenario:
-    """A copy of the scenario (same agents, its own handoffs) under a free slug ending in -copy."""
+    """A copy of the scenario (same agents, its own handoffs) under a free slug ending in -copy.
+    The copy answers no phone number: a number leads to one scenario only."""
     with transaction.atomic():
         slug, n = f"{original.slug}-copy"[:64], 2
         while Scenario.objects.filter(slug=slug).exists():
@@ -287,6 +321,7 @@ def duplicate_scenario(original: Scenario) -> Scenario:
         copy = Scenario.objects.get(pk=original.pk)
         copy.pk = None
         copy.slug, copy.name = slug, f"{original.name} (copy)"[:120]
+        copy.inbound_numbers = []
         copy.save()
         copy.agents.set(members)
         HandoffEdge.objects.bulk_create(

@@ -148,6 +148,10 @@ RETAIL_TOOLS = [
 PHONE_IDLE_TIMEOUT_MS = 8000
 """Retail is a phone line: a caller silent this long after the agent spoke is asked if they are still there."""
 
+# The demo lines, from the fictional 555-0100..0199 range: a call to one of them runs its scenario.
+RETAIL_NUMBER = "+12025550100"
+CARRIER_NUMBER = "+12025550101"
+
 RETAIL = _doc(
     {
         "slug": "retail", "name": "Retail customer service",
@@ -160,6 +164,7 @@ RETAIL = _doc(
         "guardrail_patterns": [r"\b(?:\d[ -]?){13,16}\b"],
         "escalation_webhook_url": "",
         "failover_provider": "offline",
+        "inbound_numbers": [RETAIL_NUMBER],
         "handoffs": [
             {"from": "authentication", "to": "returns",
              "when": "The verified caller wants to return or ask about an existing order.",
@@ -286,6 +291,7 @@ CARRIER = _doc(
         "max_handoff_depth": 2, "max_session_seconds": 3600, "summarize_every_turns": 5, "max_call_seconds": 1200,
         "blocked_phrases": ["unlimited forever"], "off_brand_terms": ["cheap"], "guardrail_patterns": [],
         "escalation_webhook_url": "",
+        "inbound_numbers": [CARRIER_NUMBER],
         "handoffs": [],
     },
     [

@@ -5,11 +5,13 @@ This is the configuration, not the compiled spec: importing it into an empty dat
 the scenario, and compiling it there gives the same spec hash.
 
 Import validates everything with the same model rules as the admin and runs in one transaction:
-a bad file raises `ImportRefused` with every problem listed, and nothing is changed.
+a bad file raises `ImportRefused` with every problem listed, and nothing is changed. That includes
+the scenario's inbound phone numbers: one already answered by another scenario refuses the file.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -34,11 +36,11 @@ AGENT_FIELDS = (
 SCENARIO_FIELDS = (
     "slug", "name", "description", "max_handoff_depth", "max_session_seconds", "summarize_every_turns",
     "max_call_seconds", "blocked_phrases", "off_brand_terms", "guardrail_patterns", "moderation_check",
-    "escalation_webhook_url", "failover_provider",
+    "escalation_webhook_url", "failover_provider", "inbound_numbers",
 )
 # Scenario fields added after version 1 was first written: an older file without them imports them
 # as their default.
-SCENARIO_DEFAULTS: dict[str, Any] = {"moderation_check": False}
+SCENARIO_DEFAULTS: dict[str, Any] = {"moderation_check": False, "inbound_numbers": []}
 SCENARIO_LINKS = ("root_agent", "supervisor_agent", "fallback_agent", "agents", "handoffs")
 HANDOFF_FIELDS = ("from", "to", "when", "contract")
 
@@ -137,6 +139,8 @@ def _check_shape(data: Any) -> list[str]:
         value = data["scenario"].get(name, default)
         if isinstance(default, bool) and not isinstance(value, bool):
             problems.append(f"The scenario's {name} must be true or false, not {json.dumps(value)}.")
+        if isinstance(default, list) and not isinstance(value, list):
+            problems.append(f"The scenario's {name} must be a list, not {json.dumps(value)}.")
     for index, doc in enumerate(data["agents"], start=1):
         label = f"Agent {doc.get('slug', index) if isinstance(doc, dict) else index}"
         check(doc, AGENT_FIELDS + ("tools",), ("slug", "name", "instructions"), label)
@@ -228,7 +232,7 @@ def _write(data: dict[str, Any], problems: list[str]) -> Scenario:
 
     doc = data["scenario"]
     scenario = Scenario.objects.filter(slug=doc["slug"]).first() or Scenario()
-    _assign(scenario, {**SCENARIO_DEFAULTS, **doc}, SCENARIO_FIELDS)
+    _assign(scenario, {**copy.deepcopy(SCENARIO_DEFAULTS), **doc}, SCENARIO_FIELDS)
     root = agent_by_slug(doc.get("root_agent"), "root agent")
     scenario.supervisor_agent = agent_by_slug(doc.get("supervisor_agent"), "supervisor agent")
     scenario.fallback_agent = agent_by_slug(doc.get("fallback_agent"), "fallback agent")

@@ -300,6 +300,12 @@ class Scenario(models.Model):
         choices=[("", "None: the call ends on the fallback path"), ("offline", "The local offline engine")],
         help_text="Where calls go when the Realtime provider cannot be reached.",
     )
+    inbound_numbers = models.JSONField(
+        default=empty_list, blank=True, verbose_name="inbound numbers",
+        help_text="Phone numbers that reach this scenario when a caller dials them, in international form "
+        "(+ then country code and number, e.g. +1 202 555 0100). A number leads to one scenario only. "
+        "Routing only: not part of the compiled scenario.",
+    )
 
     class Meta:
         ordering = ("slug",)
@@ -313,8 +319,24 @@ class Scenario(models.Model):
             off_brand_terms=self.off_brand_terms,
             patterns=self.guardrail_patterns,
         )
+        numbers, problems = validation.inbound_number_problems(
+            self.inbound_numbers, taken=self.inbound_numbers_elsewhere()
+        )
+        if problems:
+            errors["inbound_numbers"] = problems
+        else:
+            self.inbound_numbers = numbers  # stored normalised: +12025550100
         if errors:
             raise ValidationError(errors)
+
+    def inbound_numbers_elsewhere(self) -> dict[str, str]:
+        """Every number another scenario answers, with that scenario's label."""
+        others = Scenario.objects.all() if self.pk is None else Scenario.objects.exclude(pk=self.pk)
+        taken: dict[str, str] = {}
+        for slug, name, numbers in others.values_list("slug", "name", "inbound_numbers"):
+            for number in numbers if isinstance(numbers, list) else []:
+                taken.setdefault(str(number), f"{name} ({slug})")
+        return taken
 
     def member_agents(self) -> list[Agent]:
         """Agents of the scenario: the explicit list plus root, supervisor and fallback."""

@@ -7,6 +7,7 @@ Each function returns problems instead of raising, so a form can show all of the
 
 from __future__ import annotations
 
+import json
 import re
 from collections import deque
 from collections.abc import Iterable
@@ -220,6 +221,54 @@ def guardrail_problems(*, blocked_phrases: Any, off_brand_terms: Any, patterns: 
             except re.error as exc:
                 _add(problems, "guardrail_patterns", f"The pattern {pattern!r} is not a valid regular expression: {exc}.")
     return problems
+
+
+# --- Inbound numbers (routing of phone calls) --------------------------------------------------------
+
+E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")
+# What people type around the digits of a phone number; dropped before the E.164 check.
+PHONE_NUMBER_PUNCTUATION_RE = re.compile(r"[\s\-()]")
+E164_HINT = "a + then the country code and number, 8 to 15 digits in all, e.g. +1 202 555 0100"
+
+
+def normalise_phone_number(value: Any) -> str | None:
+    """`+1 (202) 555-0100` -> `+12025550100`; None when the text is not an E.164 number."""
+    if not isinstance(value, str):
+        return None
+    compact = PHONE_NUMBER_PUNCTUATION_RE.sub("", value)
+    return compact if E164_RE.match(compact) else None
+
+
+def inbound_number_problems(value: Any, taken: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """(the numbers normalised, the problems) of a scenario's inbound numbers.
+
+    `taken` maps each number another scenario already answers to that scenario's label: a number
+    routes to one scenario only.
+    """
+    if value in (None, ""):
+        return [], []
+    if not isinstance(value, list):
+        return [], [f"Inbound numbers must be a list of phone numbers, {E164_HINT}."]
+    taken = taken or {}
+    numbers: list[str] = []
+    problems: list[str] = []
+    for entry in value:
+        number = normalise_phone_number(entry)
+        if number is None:
+            shown = json.dumps(entry, ensure_ascii=False) if not isinstance(entry, str) else repr(entry.strip())
+            problems.append(f"{shown} is not a phone number in international (E.164) form: {E164_HINT}.")
+            continue
+        if number in numbers:
+            problems.append(f"The number {number} is listed twice.")
+            continue
+        if number in taken:
+            problems.append(
+                f"The number {number} already reaches the scenario {taken[number]}; a number can lead to one "
+                "scenario only. Remove it there first."
+            )
+            continue
+        numbers.append(number)
+    return numbers, problems
 
 
 # --- Scenarios (the handoff graph) -------------------------------------------------------------------

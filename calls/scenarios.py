@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
-
-from django.conf import settings
+from urllib.parse import unquote
 
 from realtime.spec import ScenarioSpec
 
@@ -30,10 +31,63 @@ def compile_for_call(slug: str) -> tuple[Any, ScenarioSpec]:
         raise UnknownScenario(f"scenario {slug!r} does not compile: {'; '.join(error.messages)}") from error
 
 
-def default_phone_scenario() -> str:
-    """TWILIO_DEFAULT_SCENARIO, else the first scenario by slug ("" when there is none)."""
+@dataclass(frozen=True)
+class Route:
+    """Which scenario an inbound phone call runs, and why. `slug` is "" when nothing matched."""
+
+    slug: str
+    reason: str
+
+
+def dialled_number(address: str) -> str | None:
+    """The E.164 number in what the caller dialled: a number as Twilio posts `To` (`+12025550100`),
+    or a SIP/tel address as in a SIP `To` header (`<sip:+12025550100@sip.example.com>;tag=x`).
+    None when it holds no E.164 number (e.g. `sip:proj_abc@sip.api.openai.com`)."""
+    from agents.validation import normalise_phone_number
+
+    text = (address or "").strip()
+    match = re.search(r"(?:sips?|tel):([^@;>]+)", text, flags=re.IGNORECASE)
+    if match:
+        text = unquote(match.group(1))
+    return normalise_phone_number(text)
+
+
+def scenario_for_number(number: str) -> str:
+    """The slug of the scenario that lists `number` (normalised E.164) among its inbound numbers, or ""."""
     from agents.models import Scenario
 
-    if settings.TWILIO_DEFAULT_SCENARIO:
-        return str(settings.TWILIO_DEFAULT_SCENARIO)
-    return Scenario.objects.order_by("slug").values_list("slug", flat=True).first() or ""
+    for slug, numbers in Scenario.objects.order_by("slug").values_list("slug", "inbound_numbers"):
+        if isinstance(numbers, list) and number in numbers:
+            return str(slug)
+    return ""
+
+
+def resolve_inbound_scenario(*, explicit: str = "", dialled: str = "", default: str = "") -> Route:
+    """The scenario of an inbound phone call, in this order:
+
+    1. `explicit`: the scenario the call names itself (Twilio: the webhook URL's `?scenario=`; SIP:
+       the trunk's scenario header). It is final: an unknown name is not routed elsewhere.
+    2. the dialled number (`dialled`: Twilio's `To`, the SIP `To` header), compared as E.164 with the
+       scenarios' inbound numbers;
+    3. `default`, the channel's default scenario setting;
+    4. only while no scenario lists any inbound number (one line, nothing configured yet): the first
+       scenario by slug.
+
+    Otherwise the slug is "" and `reason` says why, for the log of the refused call.
+    """
+    from agents.models import Scenario
+
+    if explicit := (explicit or "").strip():
+        return Route(explicit, "named by the call")
+    number = dialled_number(dialled)
+    if number and (slug := scenario_for_number(number)):
+        return Route(slug, f"dialled number {number}")
+    if default := (default or "").strip():
+        return Route(default, "default scenario setting")
+    shown = number or repr(dialled or "")
+    rows = list(Scenario.objects.order_by("slug").values_list("slug", "inbound_numbers"))
+    if not rows:
+        return Route("", f"no scenario is configured (dialled {shown})")
+    if not any(numbers for _, numbers in rows):
+        return Route(str(rows[0][0]), "first scenario (no scenario lists inbound numbers)")
+    return Route("", f"the dialled number {shown} reaches no scenario and no default scenario is set")

@@ -2,8 +2,9 @@
 
 OpenAI answers the phone network's INVITE and posts `realtime.call.incoming` (call_id, SIP headers)
 to `POST /openai/webhook`. We verify it (Standard Webhooks, through the `openai` package), claim its
-webhook-id once, pick and compile the scenario, open the Call record, accept the call with the root
-agent's session (`POST /v1/realtime/calls/{call_id}/accept`; audio formats left to the provider,
+webhook-id once, pick the scenario (the trunk's scenario header, else the dialled number in the
+`To` header, else the default setting) and compile it, open the Call record, accept the call with
+the root agent's session (`POST /v1/realtime/calls/{call_id}/accept`; audio formats left to the provider,
 which negotiated the codec with the phone network) and start the engine on the call's sideband
 WebSocket (`?call_id=`). Audio flows phone <-> OpenAI and never reaches us; over the sideband the
 engine sees every server event and runs handoffs, tools, guardrails and usage as on any call.
@@ -38,7 +39,7 @@ from openai.types.realtime.call_accept_params import CallAcceptParams
 from calls import actions
 from calls.bridge import CallBridge
 from calls.models import Call, call_group
-from calls.scenarios import UnknownScenario, compile_for_call, default_phone_scenario
+from calls.scenarios import Route, UnknownScenario, compile_for_call, resolve_inbound_scenario
 from calls.upstream import async_openai_client
 from realtime.spec import ScenarioSpec
 
@@ -108,12 +109,16 @@ def caller_number(from_header: str) -> str:
     return from_header.split(";")[0].strip().strip('"<>')[:128]
 
 
-def scenario_for(headers: list[tuple[str, str]]) -> str:
+def scenario_for(headers: list[tuple[str, str]]) -> Route:
     """The scenario a SIP call runs: the SIP_SCENARIO_HEADER header (set by your SIP trunk or PBX,
-    not by callers), else SIP_DEFAULT_SCENARIO, else the first scenario by slug."""
-    if settings.SIP_SCENARIO_HEADER and (named := _header(headers, settings.SIP_SCENARIO_HEADER).strip()):
-        return named
-    return str(settings.SIP_DEFAULT_SCENARIO or "") or default_phone_scenario()
+    not by callers), else the number dialled (the `To` header's user part, as E.164) among the
+    scenarios' inbound numbers, else SIP_DEFAULT_SCENARIO (then TWILIO_DEFAULT_SCENARIO); see
+    `calls.scenarios.resolve_inbound_scenario`."""
+    named = _header(headers, settings.SIP_SCENARIO_HEADER) if settings.SIP_SCENARIO_HEADER else ""
+    return resolve_inbound_scenario(
+        explicit=named, dialled=_header(headers, "To"),
+        default=str(settings.SIP_DEFAULT_SCENARIO or settings.TWILIO_DEFAULT_SCENARIO or ""),
+    )
 
 
 async def handle_incoming_call(call_id: str, sip_headers: list[tuple[str, str]]) -> int | None:
@@ -139,9 +144,11 @@ def accept_params(session: dict[str, Any]) -> dict[str, Any]:
 async def _handle_incoming_call(call_id: str, sip_headers: list[tuple[str, str]]) -> int | None:
     client = async_openai_client(timeout=10.0)
     try:
-        slug = await database_sync_to_async(scenario_for)(sip_headers)
+        route = await database_sync_to_async(scenario_for)(sip_headers)
         try:
-            scenario, spec = await database_sync_to_async(compile_for_call)(slug)
+            if not route.slug:
+                raise UnknownScenario(route.reason)
+            scenario, spec = await database_sync_to_async(compile_for_call)(route.slug)
         except UnknownScenario as error:
             logger.warning("SIP call %s rejected: %s", call_id, error)
             await client.realtime.calls.reject(call_id, status_code=SIP_NOT_FOUND)
@@ -160,7 +167,8 @@ async def _handle_incoming_call(call_id: str, sip_headers: list[tuple[str, str]]
             return None
         await database_sync_to_async(actions.do_answer_call)(call.pk, consumer_channel="", external_id=call_id)
         runner.start()
-        logger.info("SIP call %s accepted as call %s (scenario %s, caller %s)", call_id, call.pk, spec.slug, caller)
+        logger.info("SIP call %s accepted as call %s (scenario %s: %s; caller %s)", call_id, call.pk, spec.slug,
+                    route.reason, caller)
         return call.pk
     finally:
         await client.close()

@@ -19,13 +19,14 @@ from django.views.decorators.http import require_POST
 
 from calls import actions, tokens
 from calls.models import Call
-from calls.scenarios import UnknownScenario, compile_for_call, default_phone_scenario
+from calls.scenarios import UnknownScenario, compile_for_call, resolve_inbound_scenario
 from calls.twilio import connect_stream_twiml, media_stream_url, say_and_hangup_twiml, signature_is_valid
 from calls.upstream import openai_client
 
 logger = logging.getLogger(__name__)
 
 BROWSER_WS_PATH = "/ws/calls/browser/"
+LINE_NOT_AVAILABLE = "Sorry, this line is not available."
 
 
 def _request_data(request: HttpRequest) -> dict[str, Any]:
@@ -71,21 +72,33 @@ def _twilio_urls(request: HttpRequest) -> list[str]:
 @csrf_exempt
 @require_POST
 def twilio_voice(request: HttpRequest) -> HttpResponse:
-    """Answer an incoming phone call with <Connect><Stream> to our media WebSocket."""
+    """Answer an incoming phone call with <Connect><Stream> to our media WebSocket.
+
+    The scenario: `?scenario=` on the webhook URL, else the dialled number (`To`), else
+    TWILIO_DEFAULT_SCENARIO (see `calls.scenarios.resolve_inbound_scenario`). No scenario: a short
+    sorry and a hang-up, with the reason logged."""
     signature = request.headers.get("X-Twilio-Signature", "")
     params = [(name, value) for name in request.POST for value in request.POST.getlist(name)]
     if not signature_is_valid(settings.TWILIO_AUTH_TOKEN, signature, _twilio_urls(request), params):
         logger.warning("twilio voice webhook refused: %s", "no signature" if not signature else "bad signature")
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
-    slug = request.GET.get("scenario") or default_phone_scenario()
+    call_sid = request.POST.get("CallSid", "")
+    route = resolve_inbound_scenario(
+        explicit=request.GET.get("scenario", ""), dialled=request.POST.get("To", ""),
+        default=settings.TWILIO_DEFAULT_SCENARIO,
+    )
+    if not route.slug:
+        logger.warning("twilio voice webhook: call %s refused: %s", call_sid, route.reason)
+        return HttpResponse(say_and_hangup_twiml(LINE_NOT_AVAILABLE), content_type="text/xml")
     try:
-        scenario, spec = compile_for_call(slug)
+        scenario, spec = compile_for_call(route.slug)
     except UnknownScenario as error:
-        logger.warning("twilio voice webhook: %s", error)
-        return HttpResponse(say_and_hangup_twiml("Sorry, this line is not available."), content_type="text/xml")
+        logger.warning("twilio voice webhook: call %s refused (%s): %s", call_sid, route.reason, error)
+        return HttpResponse(say_and_hangup_twiml(LINE_NOT_AVAILABLE), content_type="text/xml")
+    logger.info("twilio voice webhook: call %s runs scenario %s (%s)", call_sid, spec.slug, route.reason)
     call = actions.do_start_call(
         channel=Call.Channel.TWILIO, spec=spec.to_dict(), scenario=scenario,
-        caller_id=request.POST.get("From", ""), external_id=request.POST.get("CallSid", ""),
+        caller_id=request.POST.get("From", ""), external_id=call_sid,
         codec="pcmu", status=Call.Status.RINGING,
     )
     token = tokens.twilio_stream_token(call_id=call.pk, scenario=spec.slug)
