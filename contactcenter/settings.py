@@ -197,7 +197,8 @@ CALL_HEARTBEAT_TIMEOUT_SECONDS = env.int("CALL_HEARTBEAT_TIMEOUT_SECONDS", defau
 CALL_MAX_FRAME_BYTES = env.int("CALL_MAX_FRAME_BYTES", default=64 * 1024)
 # The beat sweep asks a call to recreate its Realtime session this many seconds before the limit.
 SESSION_RECREATE_MARGIN_SECONDS = env.int("SESSION_RECREATE_MARGIN_SECONDS", default=120)
-# Scenario a phone call runs when /twilio/voice names none (empty: the first scenario by slug).
+# Scenario a phone call runs when /twilio/voice names none and its dialled number reaches none
+# (empty: the first scenario by slug, only while no scenario lists inbound numbers).
 TWILIO_DEFAULT_SCENARIO = env("TWILIO_DEFAULT_SCENARIO", default="")
 # Ephemeral Realtime client secrets: at most this many per user per window.
 CLIENT_SECRET_RATE_LIMIT = env.int("CLIENT_SECRET_RATE_LIMIT", default=5)
