@@ -3,17 +3,22 @@
 Each `do_*` function writes its rows in one transaction, bumps the call's sequence number with an
 atomic F() increment, and publishes exactly one event (or none, when nothing changed) to the call's
 channel group after commit. The functions are synchronous: consumers call them through
-`database_sync_to_async`, Celery tasks call them directly.
+`database_sync_to_async`, Celery tasks call them directly. Inside the ASGI server the publish
+after commit does not wait for the channel layer (see `Publisher`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
+import os
 import statistics
+import weakref
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
@@ -73,13 +78,88 @@ def _publish(call_id: int, event_type: str, fields: dict[str, Any]) -> int:
 
 
 def _send_to_group(group: str, message: dict[str, Any]) -> None:
+    """Publish after commit. Inside the ASGI server (a thread launched from its event loop) the
+    message is handed to that loop's publisher and this returns at once: a stalled channel layer
+    must not hold the thread that the server's consumers share for the ORM (Channels runs
+    ``close_old_connections`` there before every frame it dispatches). Elsewhere (Celery, commands)
+    it is sent before returning."""
     layer = get_channel_layer()
     if layer is None:
+        return
+    loop = _server_loop()
+    if loop is not None:
+        PUBLISHER.submit(loop, layer, group, message)
         return
     try:
         async_to_sync(layer.group_send)(group, message)
     except Exception:  # a channel-layer outage must not undo or break a committed write
         logger.exception("could not publish %s to %s", message.get("type"), group)
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop that launched this thread through ``sync_to_async``, if any."""
+    try:
+        asyncio.get_running_loop()
+        return None  # called on a loop itself (not the case for actions, which are synchronous)
+    except RuntimeError:
+        pass
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return None
+    return loop
+
+
+class Publisher:
+    """Sends published messages on the server's event loop, one at a time in the order they were
+    committed (one queue per loop, drained by a sender task that exists only while the queue has
+    messages). While the channel layer stalls, messages wait here, up to ``limit``; past it the
+    oldest are dropped with a log line (the CallEvent log keeps every event, and dashboards resume
+    from it by sequence number)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, collections.deque[Any]] = (
+            weakref.WeakKeyDictionary())
+        self._senders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+            weakref.WeakKeyDictionary())
+        self.dropped = 0
+
+    def submit(self, loop: asyncio.AbstractEventLoop, layer: Any, group: str, message: dict[str, Any]) -> None:
+        try:
+            loop.call_soon_threadsafe(self._enqueue, loop, layer, group, message)
+        except RuntimeError:  # the loop closed meanwhile: nobody is listening on it any more
+            logger.warning("could not publish %s to %s: the server loop has closed", message.get("type"), group)
+
+    def _enqueue(self, loop: asyncio.AbstractEventLoop, layer: Any, group: str, message: dict[str, Any]) -> None:
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = collections.deque()
+        if len(queue) >= self.limit:
+            queue.popleft()
+            self.dropped += 1
+            logger.warning("the channel layer is not keeping up: dropped the oldest unsent event")
+        queue.append((layer, group, message))
+        sender = self._senders.get(loop)
+        if sender is None or sender.done():
+            self._senders[loop] = loop.create_task(self._send_all(queue), name="calls-publisher")
+
+    async def _send_all(self, queue: collections.deque[Any]) -> None:
+        while queue:
+            layer, group, message = queue.popleft()
+            try:
+                await layer.group_send(group, message)
+            except Exception:  # a channel-layer outage must not stop later events
+                logger.exception("could not publish %s to %s", message.get("type"), group)
+
+    def pending(self, loop: asyncio.AbstractEventLoop | None = None) -> int:
+        """Messages not yet handed to the channel layer on ``loop`` (default: the running loop)."""
+        queue = self._queues.get(loop or asyncio.get_running_loop())
+        return len(queue) if queue is not None else 0
+
+
+PUBLISHER = Publisher()
 
 
 def send_to_call(call_id: int, message: dict[str, Any]) -> None:

@@ -2,8 +2,10 @@
 
 The engine awaits our `emit` for every event, so nothing slow happens there: audio and clear
 go straight to the transport; events that become records go on a queue that one recorder task
-writes through `calls.actions` (via `database_sync_to_async`), in order. A slow database or
-channel layer therefore delays records, never audio.
+per call writes through `calls.actions`, in order. Records and Python tool handlers run on their
+own thread pools, not on the one thread that Channels shares between every consumer of the
+process for the ORM (it closes old connections there before dispatching each frame): a slow
+database, a slow tool or a stalled channel layer therefore delays records, never audio.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 
 from calls import actions
 from realtime import events as ev
@@ -63,14 +66,34 @@ def engine_config(audio_format: AudioFormat) -> EngineConfig:
     )
 
 
+#: Threads that write call records (each call's recorder awaits one write at a time, so a call's
+#: records stay in order) and threads that run Python tool handlers.
+RECORDS_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="call-records")
+TOOLS_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="call-tools")
+
+
+def off_shared_thread(fn: Callable[..., Any], executor: ThreadPoolExecutor) -> Callable[..., Any]:
+    """``fn`` as a coroutine function on ``executor``, with Django's connection hygiene around it
+    (what ``database_sync_to_async`` does, on a pool of our own)."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(run, thread_sensitive=False, executor=executor)
+
+
 async def run_python_handler(key: str, arguments: dict[str, Any]) -> Any:
-    """The registry's sync handler, on the ORM thread pool (never on the event loop)."""
+    """The registry's sync handler, on the tools' thread pool (never on the event loop)."""
     from agents.handlers import HANDLERS
 
     handler = HANDLERS.get(key)
     if handler is None:
         raise LookupError(f"no tool handler {key!r}")
-    return await database_sync_to_async(handler)(arguments)
+    return await off_shared_thread(handler, TOOLS_EXECUTOR)(arguments)
 
 
 class CallBridge:
@@ -177,7 +200,7 @@ class CallBridge:
                     return
                 do, args, kwargs = entry
                 try:
-                    await database_sync_to_async(do)(*args, **kwargs)
+                    await off_shared_thread(do, RECORDS_EXECUTOR)(*args, **kwargs)
                 except Exception:  # one bad record must not lose the rest of the call's history
                     logger.exception("call %s: could not record %s", self.call_id, getattr(do, "__name__", do))
             finally:
