@@ -92,3 +92,49 @@ async def test_audio_flows_both_ways_while_redis_is_paused(live_demo: Any, upstr
                     ("assistant", "Of course. Let me check that for you.")]
     record = await database_sync_to_async(Call.objects.get)(pk=hello["call_id"])
     assert record.status == "ended"
+
+
+async def test_audio_flows_while_a_tool_waits_on_a_locked_row(live_demo: Any, upstream: Any, operator: Any) -> None:
+    """A Python tool handler stuck on the database (another transaction holds the order's row) does
+    not hold the caller's audio: handlers run on their own threads."""
+    import psycopg
+    from django.db import connection
+
+    from calls.scenarios import compile_for_call
+    from realtime.server import function_call
+    from tests.calls.conftest import transfer_arguments
+
+    _, spec = await database_sync_to_async(compile_for_call)("retail")
+    upstream.script(
+        response("Hello."),
+        response(function_call("transfer_to_returns", transfer_arguments(spec, "authentication", "returns"))),
+        response(function_call("start_return", {"order_id": "ORD-10231", "reason": "arrived damaged"})),
+        response("Your return is started."),
+    )
+    call = await browser_call(operator)
+    await call.wait_event("transcript.done", role="assistant")
+    db = connection.settings_dict
+    holder = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                             dbname=db["NAME"], autocommit=False)
+    try:
+        holder.execute("SELECT id FROM agents_order WHERE number = 'ORD-10231' FOR UPDATE")
+        locked_at = time.monotonic()
+        await call.communicator.send_json_to({"type": "text", "text": "I want to return order ORD-10231"})
+        await call.wait_event("tool.started", name="start_return")
+        before = appended(upstream)
+        silence = [bytes(960)] * 25  # half a second of 20 ms frames
+        for frame in silence:
+            await call.communicator.send_to(bytes_data=frame)
+        while appended(upstream) < before + len(silence):
+            assert time.monotonic() - locked_at < 2.5, "caller audio waited for the tool"
+            await asyncio.sleep(0.01)
+        # the handler is still waiting for the row
+        assert not [e for e in call.events("tool.finished") if e["name"] == "start_return"]
+    finally:
+        holder.rollback()
+        holder.close()
+    finished = await call.wait_event("tool.finished", name="start_return", timeout=10)
+    assert finished["result"]["started"] is True
+    await call.wait_event("transcript.done", role="assistant", text="Your return is started.")
+    await call.communicator.send_json_to({"type": "hangup"})
+    await call.wait_closed()
