@@ -19,8 +19,8 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 
 from calls import actions
 from realtime import events as ev
@@ -73,17 +73,9 @@ TOOLS_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="call-tool
 
 
 def off_shared_thread(fn: Callable[..., Any], executor: ThreadPoolExecutor) -> Callable[..., Any]:
-    """``fn`` as a coroutine function on ``executor``, with Django's connection hygiene around it
-    (what ``database_sync_to_async`` does, on a pool of our own)."""
-
-    def run(*args: Any, **kwargs: Any) -> Any:
-        close_old_connections()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            close_old_connections()
-
-    return sync_to_async(run, thread_sensitive=False, executor=executor)
+    """``fn`` as a coroutine function on ``executor``: ``database_sync_to_async`` (its connection
+    hygiene around the call) on a pool of our own instead of the shared thread."""
+    return database_sync_to_async(fn, thread_sensitive=False, executor=executor)
 
 
 async def run_python_handler(key: str, arguments: dict[str, Any]) -> Any:

@@ -9,7 +9,7 @@ off-brand terms, regex patterns). ``ModerationClassifier`` asks OpenAI moderatio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from realtime.spec import Guardrails
@@ -19,6 +19,7 @@ from realtime.spec import Guardrails
 class Verdict:
     category: str  # blocked_phrase | off_brand | pattern | moderation:<category>
     matched: str
+    classifier: str = ""  # the classifier that gave it, when a chain of several decided
 
 
 class Classifier(Protocol):
@@ -89,20 +90,18 @@ class ModerationClassifier:
 
 
 class ChainClassifier:
-    """The first verdict of several classifiers, in order; ``last`` names the one that gave it."""
+    """The first verdict of several classifiers, in order, naming the classifier that gave it."""
 
     name = "chain"
 
     def __init__(self, *classifiers: Classifier) -> None:
         self.classifiers = classifiers
-        self.last = ""
 
     async def classify(self, text: str) -> Verdict | None:
         for classifier in self.classifiers:
             verdict = await classifier.classify(text)
             if verdict is not None:
-                self.last = getattr(classifier, "name", "")
-                return verdict
+                return replace(verdict, classifier=verdict.classifier or getattr(classifier, "name", ""))
         return None
 
 

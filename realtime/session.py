@@ -131,9 +131,10 @@ class CallSession:
         self._active_response_id: str | None = None
         self._pending_response: dict[str, Any] | None = None
         self._response_event_ids: set[str] = set()
-        # session.update events awaiting the server's session.updated (answered in order), with the
-        # handoff each belongs to: (event_id, (to_agent, depth) or None, monotonic time sent).
-        self._pending_updates: collections.deque[tuple[str, tuple[str, int] | None, float]] = collections.deque()
+        # session.update events awaiting the server's session.updated (answered in order):
+        # (event_id, monotonic time sent); and the handoff (to_agent, depth) of those that are one's.
+        self._pending_updates: collections.deque[tuple[str, float]] = collections.deque()
+        self._handoff_updates: dict[str, tuple[str, int]] = {}
         self._response_agent: dict[str, str] = {}
         self._response_had_audio = False
         self._forced_turns = 0
@@ -416,6 +417,7 @@ class CallSession:
                 continue
             self._conn = conn
             self._pending_updates.clear()  # a new session: earlier updates will never be answered
+            self._handoff_updates.clear()
             self._expired = False
             self._session_started_at = time.monotonic()
             self._reader = asyncio.create_task(self._read_loop(conn), name=f"realtime-reader-{self.call_id}")
@@ -508,9 +510,7 @@ class CallSession:
                 self._buffer_audio(base64.b64decode(event["audio"]))
             return
         if event.get("type") == "session.update":
-            event.setdefault("event_id", _new_id("evt"))
-            handoff = event.pop("_handoff", None)
-            self._pending_updates.append((event["event_id"], handoff, time.monotonic()))
+            self._pending_updates.append((event.setdefault("event_id", _new_id("evt")), time.monotonic()))
         if self.config.emit_protocol_events and (
             self.config.protocol_audio_events or event.get("type") != "input_audio_buffer.append"
         ):
@@ -667,10 +667,11 @@ class CallSession:
         if self._pending_updates:
             await self._update_answered(self._pending_updates.popleft())
 
-    async def _update_answered(self, pending: tuple[str, tuple[str, int] | None, float], error: str = "") -> None:
+    async def _update_answered(self, pending: tuple[str, float], error: str = "") -> None:
         """The server applied (or refused) a session.update; for a handoff's, that is when the new
         agent's instructions and tools are in force."""
-        _, handoff, sent_at = pending
+        event_id, sent_at = pending
+        handoff = self._handoff_updates.pop(event_id, None)
         if handoff is None:
             return
         to_agent, depth = handoff
@@ -1088,8 +1089,9 @@ class CallSession:
         session = self._session_config(new_agent, continuing=True)
         voice_kept = self._voice if self._voice_locked and requested_voice and requested_voice != self._voice else None
         # session.update first, so the response that follows the output is the new agent's.
-        await self._send({"type": "session.update", "session": session,
-                          "_handoff": (target, self.handoff_depth + 1)})
+        update_id = _new_id("evt")
+        self._handoff_updates[update_id] = (target, self.handoff_depth + 1)
+        await self._send({"type": "session.update", "event_id": update_id, "session": session})
         previous = self.current_agent
         self.current_agent = target
         self.handoff_depth += 1
@@ -1126,7 +1128,7 @@ class CallSession:
         await self._emit(ev.GuardrailTripped(
             category=verdict.category, text=text, item_id=item_id, agent=agent,
             matched=verdict.matched,
-            classifier=getattr(self.classifier, "last", "") or getattr(self.classifier, "name", ""),
+            classifier=verdict.classifier or getattr(self.classifier, "name", ""),
         ))
         if self._response_active:
             await self._send({"type": "response.cancel"})
