@@ -11,32 +11,18 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.offline_digits import extract as extract_with
 from realtime import audio
 from realtime.offline import entities as ent
 from realtime.offline.policy import DialoguePolicy
 from realtime.offline.stt import Recognizer
 from realtime.offline.tts import Synthesizer
 
-PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
-    "phone": ("phone", {"type": "string", "description": "The caller's phone number"}),
-    "date": ("date_of_birth", {"type": "string", "description": "The caller's date of birth"}),
-    "order": ("order_id", {"type": "string", "pattern": r"^ORD-\d{5}$", "description": "The order number"}),
-}
-
 
 def extract(kind: str, said: str, *, spoken_digits: bool = True) -> Any:
-    param, schema = PARAMS[kind]
-    tool = {
-        "type": "function",
-        "name": "record_details",
-        "description": "Record a detail the caller gives.",
-        "parameters": {"type": "object", "properties": {param: schema}, "required": [param]},
-    }
-    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": said}]}
-    policy = DialoguePolicy(spoken_digits=spoken_digits)
-    result = policy.respond("You are a helpful agent.", [tool], [item], "required")
-    assert result.function_call is not None
-    return result.function_call.arguments.get(param)
+    """What the policy fills from ``said`` for a tool taking only that kind of detail (the
+    benchmark's probe), reading spoken digits or not."""
+    return extract_with(DialoguePolicy(spoken_digits=spoken_digits), kind, said)
 
 
 @pytest.mark.parametrize(
