@@ -210,6 +210,20 @@ def do_start_call(
     return call
 
 
+def do_refuse_call(*, channel: str, spec: dict[str, Any], reason: str, scenario: Any = None, user: Any = None,
+                   caller_id: str = "", external_id: str = "", codec: str = "") -> Call:
+    """A call turned away at the door (the worker is at capacity or shutting down): kept as an
+    ended call whose end reason says why, with no session, no summary and no live events."""
+    now = timezone.now()
+    return Call.objects.create(
+        scenario=scenario, scenario_slug=spec.get("slug", ""), spec=spec, spec_hash=spec.get("hash", ""),
+        channel=channel, caller_id=caller_id[:128], external_id=external_id[:128], codec=codec,
+        status=Call.Status.ENDED, started_at=now, ended_at=now, end_reason=reason[:64],
+        current_agent=spec.get("root_agent", ""),
+        user=user if getattr(user, "is_authenticated", False) else None,
+    )
+
+
 def do_answer_call(call_id: int, *, consumer_channel: str = "", external_id: str = "", caller_id: str = "") -> bool:
     """A ringing call's media connected. Returns False when the call is not ringing any more."""
     changes: dict[str, Any] = {"status": Call.Status.ACTIVE, "last_heartbeat": timezone.now(),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, Protocol
@@ -102,6 +102,9 @@ class CallBridge:
             asyncio.Queue())
         self._recorder = asyncio.ensure_future(self._record_loop())
         self._summaries: dict[str, asyncio.Future[str]] = {}
+        # A transport that sends base64 on as is (Twilio) gets the audio without a re-encode.
+        self._play_base64: Callable[[str, str, int], Awaitable[None]] | None = getattr(
+            transport, "play_audio_base64", None)
         self._ended = asyncio.Event()
         self.end_reason = ""
         factory = session_factory or CallSession
@@ -200,7 +203,10 @@ class CallBridge:
 
     async def _on_event(self, event: ev.EngineEvent) -> None:
         if isinstance(event, ev.AudioOut):
-            await self.transport.play_audio(event.item_id, event.audio)
+            if self._play_base64 is not None and event.audio_base64:
+                await self._play_base64(event.item_id, event.audio_base64, len(event.audio))
+            else:
+                await self.transport.play_audio(event.item_id, event.audio)
             return
         if isinstance(event, ev.ClearPlayback):
             await self.transport.clear_playback(event.item_id)

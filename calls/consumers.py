@@ -11,21 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import logging
+import re
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import AcceptConnection, DenyConnection, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from calls import actions, tokens
 from calls.bridge import CallBridge
+from calls.live import LIVE, refusal_message
 from calls.models import Call, call_group
 from calls.scenarios import UnknownScenario, compile_for_call
-from calls.twilio import TWILIO_MULAW, clear_message, mark_message, media_message
+from calls.twilio import TWILIO_MULAW, clear_message, mark_message
 from realtime.spec import ScenarioSpec
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,11 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_UNSUPPORTED = 1003
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
+
+#: A base64 payload that can be put inside a JSON string as it is (no quote, no backslash).
+BASE64_PAYLOAD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 MAX_TEXT_CHARS = 4000
 
@@ -49,7 +57,73 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.bridge: CallBridge | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
+        self._ending: asyncio.Task[None] | None = None
         await self.open_call()
+
+    # --- every way out ends the call, exactly once ------------------------------------------------
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Daphne cancels a consumer at shutdown (SIGTERM) and when it outlives its close timeout
+        (an overloaded worker): the call ends on the way out, whatever the consumer was doing."""
+        try:
+            await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.end_call("server_shutdown" if LIVE.draining else "server_overloaded"))
+            raise
+        finally:
+            LIVE.leave(self)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Frames take the lean route: Channels' dispatch first runs `aclose_old_connections` on
+        the thread the process shares for the ORM, a thread hop per frame that costs more than the
+        frame is worth. Our handlers never touch the ORM on the event loop (only through
+        `database_sync_to_async`, which does that connection hygiene on its own thread), so a
+        `websocket.receive` goes straight to its handler. An exception anywhere in a handler ends
+        the call (closed with 1011) instead of leaving the engine, the upstream session and the
+        heartbeat running with nobody on the line."""
+        try:
+            if message["type"] == "websocket.receive":
+                await self.websocket_receive(message)
+            else:
+                await super().dispatch(message)
+        except (StopConsumer, AcceptConnection, DenyConnection):
+            raise
+        except Exception:
+            logger.exception("%s call %s: the consumer failed on %s; ending the call", self.channel_label,
+                             getattr(self, "call_id", None), message.get("type"))
+            await self.end_call("transport_error")
+            if not getattr(self, "_closing", True):
+                self._closing = True
+                await self.close(code=CLOSE_INTERNAL_ERROR)
+
+    async def end_call(self, reason: str) -> None:
+        """Leave the call's group, end the engine (upstream closed, tasks cancelled, the record
+        ended with ``reason``) and stop the heartbeat. Once: later callers wait for the first."""
+        if not hasattr(self, "_tasks"):  # never connected
+            return
+        if self._ending is None:
+            self._ending = asyncio.ensure_future(self._end(reason))
+        await asyncio.shield(self._ending)
+
+    async def _end(self, reason: str) -> None:
+        LIVE.leave(self)
+        current = asyncio.current_task()
+        try:
+            if self.call_id is not None:
+                try:
+                    await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
+                except Exception:
+                    logger.warning("call %s: could not leave the call's group", self.call_id, exc_info=True)
+            if self.bridge is not None:
+                await self.bridge.close(reason)
+        finally:
+            for task in list(self._tasks):
+                if task is not current and task is not self._ending:
+                    task.cancel()
+
+    def admit(self) -> str | None:
+        """Count this call in on this worker, or say why it is refused."""
+        return LIVE.admit(self)
 
     # --- helpers -----------------------------------------------------------------------------------
 
@@ -87,7 +161,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(call_group(call_id), self.channel_name)
         self.bridge = CallBridge(call_id, spec, audio_format, self)  # type: ignore[arg-type]
         self.spawn(self.bridge.start())
-        self.spawn(self._heartbeat())
+        self._heartbeat_task = self.spawn(self._heartbeat())
 
     async def _heartbeat(self) -> None:
         while True:
@@ -96,13 +170,8 @@ class CallConsumer(AsyncWebsocketConsumer):
                 await database_sync_to_async(actions.do_heartbeat)(self.call_id)
 
     async def disconnect(self, code: int) -> None:
-        if self.call_id is not None:
-            await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
-        if self.bridge is not None:
-            await self.bridge.close(self.hangup_reason(code))
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
+        self._closing = True  # the socket is gone: nothing more is sent on it
+        await self.end_call(self.hangup_reason(code))
 
     def hangup_reason(self, code: int) -> str:
         return "caller_hung_up"
@@ -113,7 +182,11 @@ class CallConsumer(AsyncWebsocketConsumer):
         return None
 
     async def call_ended(self, reason: str) -> None:
-        self.spawn(self._finish(reason))
+        LIVE.leave(self)  # the call is over, even while its socket closes
+        if (heartbeat := getattr(self, "_heartbeat_task", None)) is not None:
+            heartbeat.cancel()
+        # Not one of the call's tasks: ending the call cancels those, and this one closes the socket.
+        self._finishing = asyncio.ensure_future(self._finish(reason))
 
     async def _finish(self, reason: str) -> None:
         """The engine ended the call: write every record, tell the client, close the socket."""
@@ -186,6 +259,16 @@ class BrowserCallConsumer(CallConsumer):
             await self.refuse(CLOSE_NOT_FOUND, str(error))
             return
         self.codec = grant.codec
+        if (refused := self.admit()) is not None:
+            await database_sync_to_async(actions.do_refuse_call)(
+                channel=Call.Channel.BROWSER, spec=spec.to_dict(), scenario=scenario, user=user,
+                caller_id=user.get_username(), codec=grant.codec, reason=refused)
+            logger.warning("browser call refused: %s (%d live calls on this worker)", refused, len(LIVE))
+            await self.accept()
+            await self.send_json({"type": "refused", "reason": refused, "message": refusal_message(refused)})
+            self._closing = True
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return
         call = await database_sync_to_async(actions.do_start_call)(
             channel=Call.Channel.BROWSER, spec=spec.to_dict(), scenario=scenario, user=user,
             caller_id=user.get_username(), codec=grant.codec, consumer_channel=self.channel_name,
@@ -348,6 +431,11 @@ class TwilioMediaConsumer(CallConsumer):
             await self.close_stream(CLOSE_UNSUPPORTED, f"unsupported media format {media_format!r}")
             return
         self.stream_sid = str(message.get("streamSid") or start.get("streamSid") or "")
+        self._sid_json = encode_basestring(self.stream_sid)
+        if (refused := self.admit()) is not None:
+            await database_sync_to_async(actions.do_end_call)(grant.call_id, refused)
+            await self.close_stream(CLOSE_TRY_AGAIN_LATER, f"call {grant.call_id}: {refused}")
+            return
         answered = await database_sync_to_async(actions.do_answer_call)(
             grant.call_id, consumer_channel=self.channel_name, external_id=str(start.get("callSid") or ""))
         if not answered:
@@ -370,12 +458,12 @@ class TwilioMediaConsumer(CallConsumer):
         media = message.get("media")
         if not isinstance(media, dict) or media.get("track", "inbound") not in ("inbound", "inbound_track"):
             return
-        try:
-            audio = base64.b64decode(str(media.get("payload") or ""), validate=True)
-        except (binascii.Error, ValueError):
+        payload = media.get("payload")
+        # Mu-law both ways: the payload goes upstream as it came, checked but not decoded.
+        if not isinstance(payload, str) or len(payload) % 4 or BASE64_PAYLOAD.fullmatch(payload) is None:
             logger.warning("twilio call %s: ignored media with a bad base64 payload", self.call_id)
             return
-        await self.bridge.session.send_audio(audio)
+        await self.bridge.session.send_audio_base64(payload)
 
     async def on_dtmf(self, message: dict[str, Any]) -> None:
         digit = str((message.get("dtmf") or {}).get("digit") or "")
@@ -397,9 +485,15 @@ class TwilioMediaConsumer(CallConsumer):
     # --- Transport -----------------------------------------------------------------------------------
 
     async def play_audio(self, item_id: str, audio: bytes) -> None:
+        await self.play_audio_base64(item_id, base64.b64encode(audio).decode("ascii"), len(audio))
+
+    async def play_audio_base64(self, item_id: str, payload: str, size: int) -> None:
+        """The agent's mu-law audio as the upstream sent it (base64), then a mark to know when
+        the caller heard it. The frames are written as text: no dict and no re-encode per chunk."""
         if self._closing or not self.stream_sid:
             return
-        await self.send(text_data=json.dumps(media_message(self.stream_sid, audio)))
+        await self.send(text_data=f'{{"event":"media","streamSid":{self._sid_json},"media":{{"payload":'
+                                  f'{encode_basestring(payload)}}}}}')
         self._marks_sent += 1
         name = f"{item_id}:{self._marks_sent}"
         assert self.bridge is not None

@@ -64,6 +64,13 @@ def say_and_hangup_twiml(text: str) -> str:
     return f'<?xml version="1.0" encoding="UTF-8"?><Response><Say>{escape(text)}</Say><Hangup/></Response>'
 
 
+def dial_twiml(number: str) -> str:
+    """Put the caller through to another number (the overflow line)."""
+    from xml.sax.saxutils import escape
+
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Dial>{escape(number)}</Dial></Response>'
+
+
 def media_message(stream_sid: str, payload: bytes) -> dict:
     return {"event": "media", "streamSid": stream_sid, "media": {"payload": base64.b64encode(payload).decode()}}
 

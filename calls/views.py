@@ -18,9 +18,16 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from calls import actions, tokens
+from calls.live import LIVE, REFUSED_AT_CAPACITY, REFUSED_SHUTTING_DOWN, refusal_message
 from calls.models import Call
 from calls.scenarios import UnknownScenario, compile_for_call, resolve_inbound_scenario
-from calls.twilio import connect_stream_twiml, media_stream_url, say_and_hangup_twiml, signature_is_valid
+from calls.twilio import (
+    connect_stream_twiml,
+    dial_twiml,
+    media_stream_url,
+    say_and_hangup_twiml,
+    signature_is_valid,
+)
 from calls.upstream import openai_client
 
 logger = logging.getLogger(__name__)
@@ -95,6 +102,8 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
     except UnknownScenario as error:
         logger.warning("twilio voice webhook: call %s refused (%s): %s", call_sid, route.reason, error)
         return HttpResponse(say_and_hangup_twiml(LINE_NOT_AVAILABLE), content_type="text/xml")
+    if not LIVE.has_room():
+        return _refuse_twilio_call(request, spec, scenario, call_sid)
     logger.info("twilio voice webhook: call %s runs scenario %s (%s)", call_sid, spec.slug, route.reason)
     call = actions.do_start_call(
         channel=Call.Channel.TWILIO, spec=spec.to_dict(), scenario=scenario,
@@ -107,6 +116,19 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
         media_stream_url(settings.PUBLIC_BASE_URL, token), {"scenario": spec.slug, "token": token}
     )
     return HttpResponse(twiml, content_type="text/xml")
+
+
+def _refuse_twilio_call(request: HttpRequest, spec: Any, scenario: Any, call_sid: str) -> HttpResponse:
+    """Past this worker's capacity: the call is recorded as refused and the caller hears a short
+    sorry and is hung up on, or is put through to the overflow number when one is set."""
+    reason = REFUSED_SHUTTING_DOWN if LIVE.draining else REFUSED_AT_CAPACITY
+    actions.do_refuse_call(channel=Call.Channel.TWILIO, spec=spec.to_dict(), scenario=scenario,
+                           caller_id=request.POST.get("From", ""), external_id=call_sid, codec="pcmu", reason=reason)
+    logger.warning("twilio voice webhook: call %s refused: %s (%d live calls on this worker)", call_sid, reason,
+                   len(LIVE))
+    if settings.TWILIO_OVERFLOW_NUMBER:
+        return HttpResponse(dial_twiml(settings.TWILIO_OVERFLOW_NUMBER), content_type="text/xml")
+    return HttpResponse(say_and_hangup_twiml(refusal_message(reason)), content_type="text/xml")
 
 
 def _rate_limited(key: str, limit: int, window_s: int) -> bool:

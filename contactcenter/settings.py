@@ -90,6 +90,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 # Parallel test runs (several checkouts on one server) can name their own test database.
 if env("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves several processes (daphne workers, Celery): WAL lets readers
+    # run beside the writer, IMMEDIATE takes the write lock when a transaction starts (no
+    # upgrade deadlock, so the busy timeout applies), and writers wait instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=30),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -195,6 +204,11 @@ CALL_HEARTBEAT_SECONDS = env.float("CALL_HEARTBEAT_SECONDS", default=10.0)
 CALL_HEARTBEAT_TIMEOUT_SECONDS = env.int("CALL_HEARTBEAT_TIMEOUT_SECONDS", default=60)
 # Largest WebSocket frame a call consumer accepts (bytes); larger frames are refused and logged.
 CALL_MAX_FRAME_BYTES = env.int("CALL_MAX_FRAME_BYTES", default=64 * 1024)
+# Live calls one daphne worker carries; past it a new call is refused at once (Twilio: a short
+# sorry and a hang-up, or TWILIO_OVERFLOW_NUMBER; browser: a message on the page). 0: no limit.
+CALL_CAPACITY_PER_WORKER = env.int("CALL_CAPACITY_PER_WORKER", default=40)
+# Where Twilio puts a caller through to when this worker is full (empty: sorry and hang up).
+TWILIO_OVERFLOW_NUMBER = env("TWILIO_OVERFLOW_NUMBER", default="")
 # The beat sweep asks a call to recreate its Realtime session this many seconds before the limit.
 SESSION_RECREATE_MARGIN_SECONDS = env.int("SESSION_RECREATE_MARGIN_SECONDS", default=120)
 # Scenario a phone call runs when /twilio/voice names none and its dialled number reaches none

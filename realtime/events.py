@@ -106,6 +106,8 @@ class AudioOut(EngineEvent):
     item_id: str
     audio: bytes
     agent: str = ""
+    audio_base64: str = ""
+    """The same audio as the server sent it (base64), for transports that send it on as is."""
 
 
 @dataclass

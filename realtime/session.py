@@ -204,8 +204,12 @@ class CallSession:
         self.usage.started_at = time.monotonic()
         await self._emit(ev.AgentChanged(agent=self.current_agent, previous=None))
         if not await self._connect_with_retries():
-            await self._give_up("could not connect to the Realtime endpoint")
+            if self.state != "ended":  # a hang-up while connecting ended the call already
+                await self._give_up("could not connect to the Realtime endpoint")
             return
+        if self.state == "ended":
+            return
+        await self._flush_backlog()  # still "connecting": new frames queue behind these
         self.state = "active"
         self._ready.set()
         if self.config.greet_on_start:
@@ -215,10 +219,26 @@ class CallSession:
         """Caller audio in the call's audio format; buffered while the session is recreated."""
         if self.state == "ended" or not frame or self.sideband:
             return
-        if self._recreating or self._conn is None:
+        if self._recreating or self._conn is None or self.state == "connecting":
             self._buffer_audio(frame)
             return
         await self._send({"type": "input_audio_buffer.append", "audio": base64.b64encode(frame).decode("ascii")})
+
+    async def send_audio_base64(self, payload: str) -> None:
+        """Caller audio already base64-encoded in the call's format (a Twilio media payload,
+        checked by the transport to hold only base64 characters): passed upstream as it is, with
+        no decode and re-encode; decoded only when it has to wait in the buffer."""
+        if self.state == "ended" or not payload or self.sideband:
+            return
+        conn = self._conn
+        if (conn is None or self._recreating or self.state == "connecting"
+                or self.config.emit_protocol_events):
+            await self.send_audio(base64.b64decode(payload))
+            return
+        try:
+            await conn.send_json('{"type":"input_audio_buffer.append","audio":"' + payload + '"}')
+        except ConnectionLost:  # the reader notices the close and recreates; audio is kept for it
+            self._buffer_audio(base64.b64decode(payload))
 
     async def send_text(self, text: str) -> None:
         """A typed message from the caller (chat channel, tests): a user turn."""
@@ -408,6 +428,9 @@ class CallSession:
                 return 0
             try:
                 conn = await self._open()
+                if self.state == "ended":  # the call ended while the connection was opening
+                    await conn.aclose_client()
+                    return 0
             except Exception as exc:  # noqa: BLE001 — best effort, reported
                 await self._emit(ev.Error(code="connect_failed", message=f"{type(exc).__name__}: {exc}", source="engine"))
                 if await self._fail_over(f"{type(exc).__name__}: {exc}"):
@@ -521,6 +544,19 @@ class CallSession:
             # The reader notices the close and recreates; audio is kept for the new session.
             if event.get("type") == "input_audio_buffer.append":
                 self._buffer_audio(base64.b64decode(event["audio"]))
+
+    async def _flush_backlog(self) -> int:
+        """Send the caller audio buffered while no session was open (the first connect or a
+        recreation), oldest first, once; returns how many bytes that was."""
+        buffered = 0
+        # Frames may arrive while these are sent; a connection lost meanwhile keeps them buffered.
+        while self._audio_backlog and self.state != "ended" and self._conn is not None:
+            backlog, self._audio_backlog = self._audio_backlog, []
+            buffered, self._backlog_bytes = buffered + self._backlog_bytes, 0
+            for frame in backlog:
+                await self._send({"type": "input_audio_buffer.append",
+                                  "audio": base64.b64encode(frame).decode("ascii")})
+        return buffered
 
     def _buffer_audio(self, frame: bytes) -> None:
         self._audio_backlog.append(frame)
@@ -770,7 +806,8 @@ class CallSession:
         await self._on_item_added(p)
 
     async def _on_audio_delta(self, p: dict[str, Any]) -> None:
-        audio = base64.b64decode(p.get("delta") or "")
+        delta = p.get("delta") or ""
+        audio = base64.b64decode(delta)
         item_id = p.get("item_id", "")
         self._voice_locked = True
         self._response_had_audio = True
@@ -779,7 +816,8 @@ class CallSession:
         if turn is not None and not turn.first_audio:
             turn.first_audio = True
             await self._emit(ev.Latency(kind="voice_to_voice", ms=self._since_speech_end(turn), turn=turn.number))
-        await self._emit(ev.AudioOut(item_id=item_id, audio=audio, agent=self.current_agent))
+        await self._emit(ev.AudioOut(item_id=item_id, audio=audio, agent=self.current_agent,
+                                     audio_base64=delta if isinstance(delta, str) else ""))
 
     async def _on_assistant_text_delta(self, p: dict[str, Any]) -> None:
         item = self._ensure_item(p.get("item_id", ""), "assistant")
@@ -1177,11 +1215,7 @@ class CallSession:
             self._recreating = False
             await self._give_up(f"the Realtime session could not be recreated after {reason}")
             return False
-        backlog, self._audio_backlog = self._audio_backlog, []
-        buffered = self._backlog_bytes
-        self._backlog_bytes = 0
-        for frame in backlog:
-            await self._send({"type": "input_audio_buffer.append", "audio": base64.b64encode(frame).decode("ascii")})
+        buffered = await self._flush_backlog()
         self._recreating = False
         self.state = "active"
         self._ready.set()

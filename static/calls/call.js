@@ -7,7 +7,7 @@
 //            {"type":"ptt","state":"down"|"up"} | {"type":"hangup"}
 //   server -> page: binary = agent audio (same codec), text = {"type":"call",...} |
 //     {"type":"event","seq","event":{...}} | {"type":"audio","item_id"} | {"type":"clear"} |
-//     {"type":"ended","reason"}
+//     {"type":"ended","reason"} | {"type":"refused","reason","message"} (then close 1013)
 // No framework, no build step; the audio runs in call-audio-worklet.js.
 
 const app = document.getElementById("call-app");
@@ -403,6 +403,11 @@ class Call {
         logWire("server", msg);
         this.finish(msg.reason || "ended");
         break;
+      case "refused":
+        // The server is at capacity (or restarting): say so in its words, the call never started.
+        logWire("server", msg);
+        this.finish(msg.message || "the call was refused");
+        break;
       default:
         logWire("server", msg);
         break;
@@ -416,6 +421,7 @@ class Call {
       4403: "not allowed",
       4404: "unknown scenario",
       1003: "unsupported data",
+      1013: "all lines are busy; try again shortly",
     };
     if (!this.ended) {
       const why = reasons[event.code] || `${this.open ? "disconnected" : "refused"} (${event.code})`;

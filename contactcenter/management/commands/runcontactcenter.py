@@ -4,7 +4,8 @@
   one; otherwise the in-memory channel layer with Celery tasks run in-process (said in one line).
 - Upstream: OpenAI when OPENAI_API_KEY is set; otherwise the local Realtime-protocol server
   (`python -m realtime.server`), which answers calls with no key.
-- daphne (HTTP + WebSockets), a Celery worker and Celery beat.
+- daphne (HTTP + WebSockets): one worker per core (`RUN_WORKERS` to choose), all serving one
+  listening socket this command opens (`contactcenter.worker --fd`); a Celery worker and beat.
 """
 
 from __future__ import annotations
@@ -46,6 +47,33 @@ def wait_for_port(port: int, timeout: float = 15.0) -> bool:
     return False
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The one listening socket every daphne worker serves (each adopts it with --fd)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def wait_for_http(host: str, port: int, timeout: float = 30.0) -> bool:
+    """A worker answers HTTP (the socket accepts connections as soon as it listens)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/admin/login/", timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def _die_with_parent() -> None:
     """Children get SIGTERM when this process dies, even if it is killed outright (Linux)."""
     try:
@@ -67,9 +95,12 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("RUN_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("RUN_PORT", "8000")))
         parser.add_argument("--no-admin", action="store_true", help="do not create the local admin account")
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("RUN_WORKERS") or 0),
+                            help="daphne workers (default: RUN_WORKERS, else one per core)")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.listener: socket.socket | None = None
         run_dir = Path(settings.BASE_DIR) / "var"
         run_dir.mkdir(exist_ok=True)
         child_env = dict(os.environ)
@@ -125,11 +156,21 @@ class Command(BaseCommand):
                                        "--schedule", str(run_dir / "celerybeat-schedule")], child_env)
 
         host, port = options["host"], options["port"]
-        self.spawn("daphne", [python, "-m", "daphne", "-b", host, "-p", str(port), "contactcenter.asgi:application"],
-                   child_env)
-        if not wait_for_port(port, timeout=30):
+        workers = options["workers"] or os.cpu_count() or 1
+        try:
+            self.listener = listening_socket(host, port)
+        except OSError as error:
+            self.stop_all()
+            raise SystemExit(f"cannot listen on {host}:{port}: {error}") from error
+        fd = self.listener.fileno()
+        for number in range(1, workers + 1):
+            self.spawn(f"daphne-{number}", [python, "-m", "contactcenter.worker", "--fd", str(fd)], child_env,
+                       pass_fds=(fd,))
+        if not wait_for_http(host, port, timeout=30):
             self.stop_all()
             raise SystemExit(f"daphne did not start on port {port}")
+        self.stdout.write(f"daphne: {workers} worker{'s' if workers != 1 else ''} on {host}:{port} "
+                          f"(RUN_WORKERS to choose; CALL_CAPACITY_PER_WORKER={settings.CALL_CAPACITY_PER_WORKER})")
         base = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS("The contact center is running:"))
         self.stdout.write(f"  admin (agents, scenarios, calls): {base}/admin/")
@@ -151,16 +192,21 @@ class Command(BaseCommand):
         finally:
             self.stop_all()
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        proc = subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR, preexec_fn=_die_with_parent)  # noqa: PLW1509 (no threads here)
+    def spawn(self, name: str, argv: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> None:
+        proc = subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR, preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads here)
+                                pass_fds=pass_fds)
         self.children.append((name, proc))
 
     def stop_all(self) -> None:
+        """SIGTERM to every child; the daphne workers drain (their live calls end with a reason)."""
+        if self.listener is not None:  # no new connections while the workers drain
+            self.listener.close()
+            self.listener = None
         for _, proc in reversed(self.children):
             if proc.poll() is None:
                 proc.terminate()
         for _, proc in reversed(self.children):
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()

@@ -1,0 +1,76 @@
+"""The calls this worker process carries: admission control and the drain at shutdown.
+
+Each daphne worker holds its own calls (a call lives in the process that holds its socket), so
+capacity is counted per process: `CALL_CAPACITY_PER_WORKER` live calls, past which a new call is
+refused at once with a reason instead of slowing every call down. When the worker is told to
+stop (SIGTERM, `contactcenter.worker`), it stops admitting calls and ends the live ones with the
+reason `server_shutdown`; daphne then cancels what is left, and a cancelled call consumer ends
+its call on the way out (`CallConsumer.__call__`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from django.conf import settings
+
+REFUSED_AT_CAPACITY = "refused_at_capacity"
+REFUSED_SHUTTING_DOWN = "refused_shutting_down"
+
+
+class LiveCall(Protocol):
+    async def end_call(self, reason: str) -> None: ...
+
+
+class LiveCalls:
+    def __init__(self) -> None:
+        self.calls: set[LiveCall] = set()
+        self.draining = False
+        self.refused = 0
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    @property
+    def capacity(self) -> int:
+        return int(settings.CALL_CAPACITY_PER_WORKER)
+
+    def admit(self, call: LiveCall) -> str | None:
+        """Count ``call`` in, or return why it is refused (at capacity, or shutting down)."""
+        if self.draining:
+            self.refused += 1
+            return REFUSED_SHUTTING_DOWN
+        if self.capacity > 0 and len(self.calls) >= self.capacity:
+            self.refused += 1
+            return REFUSED_AT_CAPACITY
+        self.calls.add(call)
+        return None
+
+    def has_room(self) -> bool:
+        """What a webhook asks before it sends a caller this way (the socket still checks)."""
+        return not self.draining and (self.capacity <= 0 or len(self.calls) < self.capacity)
+
+    def leave(self, call: LiveCall) -> None:
+        self.calls.discard(call)
+
+    async def drain(self, reason: str = "server_shutdown", timeout_s: float = 10.0) -> int:
+        """Stop admitting, end every live call with ``reason`` (records written); how many ended."""
+        self.draining = True
+        calls = list(self.calls)
+        if calls:
+            await asyncio.wait([asyncio.ensure_future(c.end_call(reason)) for c in calls], timeout=timeout_s)
+        return len(calls)
+
+
+LIVE = LiveCalls()
+
+
+def refusal_message(reason: str) -> str:
+    if reason == REFUSED_SHUTTING_DOWN:
+        return "The service is restarting. Please call again in a minute."
+    return "All our lines are busy right now. Please try again in a few minutes."
+
+
+def describe() -> dict[str, Any]:
+    return {"live_calls": len(LIVE), "capacity": LIVE.capacity, "draining": LIVE.draining, "refused": LIVE.refused}
