@@ -37,9 +37,11 @@ class SlowHandshakeServer(RealtimeServer):
 
     handshake_s = 0.0
     open_sockets = 0
+    answered = 0
 
     async def _websocket(self, scope: Any, receive: Any, send: Any) -> None:
         await asyncio.sleep(self.handshake_s)
+        self.answered += 1
         self.open_sockets += 1
         try:
             await super()._websocket(scope, receive, send)
@@ -128,7 +130,13 @@ async def test_hang_up_while_connecting_closes_the_upstream(live_demo: Any, upst
     await stream.send({"event": "stop", "streamSid": STREAM_SID, "stop": {}})
     # The socket's close handshake ends only after the upstream answered (a loaded server): the
     # late upstream connection must be closed, not kept.
-    await asyncio.sleep(1.0)
+    for _ in range(100):
+        if upstream.answered and (await row(call_id)).status == Call.Status.ENDED:
+            break
+        await asyncio.sleep(0.1)
+    assert (await row(call_id)).status == Call.Status.ENDED
+    await asyncio.sleep(0.5)  # the engine has seen the late connection open by now
+    assert open_sessions(upstream) == 0  # not left to the socket's close to clean up
     assert await stream.client.wait_closed() == 1000
     assert await settled(upstream, 0) == (0, 0, 0)
     call = await row(call_id)
