@@ -307,7 +307,9 @@ def start_platform(env: dict[str, str], workers: int, log_dir: Path) -> Platform
     fd = listener.fileno()
     for number in range(workers):
         log = open(log_dir / f"daphne-{number + 1}.log", "wb")  # noqa: SIM115 (lives with the process)
-        platform.procs.append(subprocess.Popen([sys.executable, "-m", "contactcenter.worker", "--fd", str(fd)],
+        profile = ["-m", "cProfile", "-o", f"{os.environ['BENCH_PROFILE']}-{number + 1}.prof"] if os.environ.get(
+            "BENCH_PROFILE") else []  # BENCH_PROFILE=/path/prefix: each worker under cProfile
+        platform.procs.append(subprocess.Popen([sys.executable, *profile, "-m", "contactcenter.worker", "--fd", str(fd)],
                                                env=env, cwd=ROOT, pass_fds=(fd,), stdout=log,
                                                stderr=subprocess.STDOUT))
     log = open(log_dir / "celery.log", "wb")  # noqa: SIM115
@@ -546,6 +548,7 @@ def main() -> None:
     target = f"ws://127.0.0.1:{platform.port}"
     base = f"http://127.0.0.1:{platform.port}"
     forwarder = None
+    forwarder_port = 0
     if not args.no_baseline:
         forwarder_port = free_port()
         forwarder = multiprocessing.get_context("fork").Process(target=run_forwarder,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -27,6 +28,22 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
+
+
+#: One client per event loop and endpoint: making an ``AsyncOpenAI`` builds an SSL context
+#: (loading the CA store, about a quarter of a second of CPU on the event loop), which a call
+#: must not pay on connect. The client only builds the WebSocket's URL and headers here.
+_SHARED_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], AsyncOpenAI]] = (
+    weakref.WeakKeyDictionary())
+
+
+def shared_client(base_url: str, api_key: str) -> AsyncOpenAI:
+    """The event loop's client for ``base_url`` and ``api_key``, made on first use."""
+    clients = _SHARED_CLIENTS.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get((base_url, api_key))
+    if client is None:
+        client = clients[(base_url, api_key)] = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+    return client
 
 
 class ConnectionLost(Exception):
@@ -68,7 +85,7 @@ class RealtimeConnection:
         self.call_id = call_id
         self.query = dict(query or {})
         self.connect_timeout_s = connect_timeout_s
-        self._client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+        self._client = shared_client(base_url, api_key)
         self._conn: AsyncRealtimeConnection | None = None
         self.closed = False
 
@@ -120,8 +137,8 @@ class RealtimeConnection:
                 log.debug("closing the Realtime connection failed: %s", exc)
 
     async def aclose_client(self) -> None:
+        """Close the WebSocket (the client is shared by the loop's calls and stays open)."""
         await self.close()
-        await self._client.close()
 
 
 def _lost(exc: ConnectionClosed) -> ConnectionLost:
