@@ -23,6 +23,7 @@ from django.conf import settings
 
 from calls import actions, tokens
 from calls.bridge import CallBridge
+from calls.limits import PENDING_TWILIO_STREAMS, SlotHolder
 from calls.models import Call, call_group
 from calls.scenarios import UnknownScenario, compile_for_call
 from calls.twilio import TWILIO_MULAW, clear_message, mark_message, media_message
@@ -30,16 +31,29 @@ from realtime.spec import ScenarioSpec
 
 logger = logging.getLogger(__name__)
 
-# Close codes: 4401 no valid token, 4403 token of someone else / call not joinable, 4404 no scenario.
+# Close codes (4xxx: daphne refuses 1003 and the like from an application): 4400 malformed message,
+# 4401 no valid token, 4403 token of someone else / call not joinable, 4404 no scenario, 4408 no valid
+# start in time, 4415 unsupported media format, 4429 over a limit (sockets, live calls).
+CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
-CLOSE_UNSUPPORTED = 1003
+CLOSE_START_TIMEOUT = 4408
+CLOSE_UNSUPPORTED = 4415
+CLOSE_TOO_MANY = 4429
 
 MAX_TEXT_CHARS = 4000
 
 
-class CallConsumer(AsyncWebsocketConsumer):
+def load_json(text: str) -> Any:
+    """``json.loads`` that answers ValueError for nesting too deep to parse (RecursionError)."""
+    try:
+        return json.loads(text)
+    except RecursionError as error:
+        raise ValueError("JSON nested too deeply") from error
+
+
+class CallConsumer(SlotHolder):
     """What both transports share: the call record, its group, heartbeats and the engine bridge."""
 
     channel_label = "call"
@@ -215,7 +229,7 @@ class BrowserCallConsumer(CallConsumer):
             await self.bridge.session.send_audio(bytes_data)
             return
         try:
-            message = json.loads(text_data or "")
+            message = load_json(text_data or "")
         except ValueError:
             await self.ignore("bad_json", "text frame is not JSON")
             return
@@ -286,6 +300,9 @@ class TwilioMediaConsumer(CallConsumer):
         self.stream_sid = ""
         self._marks_sent = 0
         self.grant: tokens.TwilioGrant | None = None
+        if not self.hold(PENDING_TWILIO_STREAMS, "pending", settings.TWILIO_MAX_PENDING_STREAMS):
+            await self.refuse(CLOSE_TOO_MANY, f"over {settings.TWILIO_MAX_PENDING_STREAMS} media sockets await a start")
+            return
         token = self.query_param("token")
         if token:
             try:
@@ -295,6 +312,19 @@ class TwilioMediaConsumer(CallConsumer):
                 return
         # No token in the URL: Twilio may drop query strings; the start message must then carry it.
         await self.accept()
+        self.spawn(self._start_deadline())
+
+    async def _start_deadline(self) -> None:
+        """A socket that has not started a call in time is closed (and its ringing call ended)."""
+        await asyncio.sleep(settings.TWILIO_START_TIMEOUT_SECONDS)
+        if self.bridge is None and not self._closing:
+            await self.close_stream(CLOSE_START_TIMEOUT,
+                                    f"no valid start within {settings.TWILIO_START_TIMEOUT_SECONDS} s")
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)
+        if self.bridge is None and self.grant is not None:
+            await database_sync_to_async(end_ringing_call)(self.grant.call_id, "stream_not_started")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closing:
@@ -306,7 +336,7 @@ class TwilioMediaConsumer(CallConsumer):
             logger.warning("twilio call %s: ignored a binary frame (Media Streams speaks JSON)", self.call_id)
             return
         try:
-            message = json.loads(text_data)
+            message = load_json(text_data)
         except ValueError:
             logger.warning("twilio call %s: ignored a frame: not JSON", self.call_id)
             return
@@ -332,36 +362,48 @@ class TwilioMediaConsumer(CallConsumer):
             return
         start = message.get("start")
         if not isinstance(start, dict):
-            await self.close_stream(CLOSE_UNSUPPORTED, "start without a start object")
+            await self.close_stream(CLOSE_BAD_MESSAGE, "start without a start object")
             return
         parameters = start.get("customParameters") if isinstance(start.get("customParameters"), dict) else {}
         grant = self.grant
         if grant is None:
+            token = parameters.get("token")
             try:
-                grant = tokens.read_twilio_stream_token(str(parameters.get("token") or ""))
+                grant = tokens.read_twilio_stream_token(token if isinstance(token, str) else "")
             except tokens.TokenError as error:
                 await self.close_stream(CLOSE_UNAUTHENTICATED, f"stream token: {error}")
                 return
-        media_format = start.get("mediaFormat") or {}
-        if (media_format.get("encoding"), int(media_format.get("sampleRate") or 0),
-                int(media_format.get("channels") or 1)) != (TWILIO_MULAW, 8000, 1):
-            await self.close_stream(CLOSE_UNSUPPORTED, f"unsupported media format {media_format!r}")
+            self.grant = grant
+        media_format = start.get("mediaFormat")
+        if not isinstance(media_format, dict) or (
+                media_format.get("encoding"), whole_number(media_format.get("sampleRate")),
+                whole_number(media_format.get("channels", 1))) != (TWILIO_MULAW, 8000, 1):
+            await self.close_stream(CLOSE_UNSUPPORTED, f"unsupported media format {str(media_format)[:200]}")
             return
-        self.stream_sid = str(message.get("streamSid") or start.get("streamSid") or "")
+        stream_sid, call_sid = message.get("streamSid") or start.get("streamSid"), start.get("callSid")
+        if not isinstance(stream_sid, str | None) or not isinstance(call_sid, str | None):
+            await self.close_stream(CLOSE_BAD_MESSAGE, "streamSid and callSid must be strings")
+            return
+        self.stream_sid = (stream_sid or "")[:64]
         answered = await database_sync_to_async(actions.do_answer_call)(
-            grant.call_id, consumer_channel=self.channel_name, external_id=str(start.get("callSid") or ""))
+            grant.call_id, consumer_channel=self.channel_name, external_id=call_sid or "")
         if not answered:
+            self.grant = None  # not this socket's call: it must not end it
             await self.close_stream(CLOSE_FORBIDDEN, f"call {grant.call_id} is not ringing (token reused?)")
             return
+        self.release(PENDING_TWILIO_STREAMS, "pending")
         spec_data = await database_sync_to_async(
             lambda: Call.objects.filter(pk=grant.call_id).values_list("spec", flat=True).get())()
         logger.info("twilio call %s: stream %s started", grant.call_id, self.stream_sid)
         await self.join_call(grant.call_id, ScenarioSpec.from_dict(spec_data), "audio/pcmu")
 
     async def close_stream(self, code: int, reason: str) -> None:
+        """Close a stream that has no running call; the ringing call its token named ends."""
         logger.warning("twilio stream closed (%s): %s", code, reason)
         self._closing = True
         await self.close(code=code)
+        if self.bridge is None and self.grant is not None:
+            await database_sync_to_async(end_ringing_call)(self.grant.call_id, "stream_refused")
 
     async def on_media(self, message: dict[str, Any]) -> None:
         if self.bridge is None:
@@ -370,24 +412,32 @@ class TwilioMediaConsumer(CallConsumer):
         media = message.get("media")
         if not isinstance(media, dict) or media.get("track", "inbound") not in ("inbound", "inbound_track"):
             return
+        payload = media.get("payload")
+        if not isinstance(payload, str):
+            logger.warning("twilio call %s: ignored media without a string payload", self.call_id)
+            return
         try:
-            audio = base64.b64decode(str(media.get("payload") or ""), validate=True)
+            audio = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             logger.warning("twilio call %s: ignored media with a bad base64 payload", self.call_id)
             return
         await self.bridge.session.send_audio(audio)
 
     async def on_dtmf(self, message: dict[str, Any]) -> None:
-        digit = str((message.get("dtmf") or {}).get("digit") or "")
-        if self.bridge is not None and len(digit) == 1 and digit in "0123456789*#ABCD":
+        dtmf = message.get("dtmf")
+        digit = dtmf.get("digit") if isinstance(dtmf, dict) else None
+        if self.bridge is not None and isinstance(digit, str) and len(digit) == 1 and digit in "0123456789*#ABCD":
             self.spawn(self.bridge.session.send_dtmf(digit))
         else:
-            logger.warning("twilio call %s: ignored dtmf %r", self.call_id, digit[:5])
+            logger.warning("twilio call %s: ignored dtmf %r", self.call_id, str(digit)[:5])
 
     async def on_mark(self, message: dict[str, Any]) -> None:
-        name = str((message.get("mark") or {}).get("name") or "")
-        if self.bridge is not None and name:
+        mark = message.get("mark")
+        name = mark.get("name") if isinstance(mark, dict) else None
+        if self.bridge is not None and isinstance(name, str) and name:
             self.bridge.session.playback.mark_played(name)
+        elif not isinstance(name, str):
+            logger.warning("twilio call %s: ignored a mark without a string name", self.call_id)
 
     async def on_stop(self, message: dict[str, Any]) -> None:
         logger.info("twilio call %s: stream stopped", self.call_id)
@@ -409,3 +459,22 @@ class TwilioMediaConsumer(CallConsumer):
     async def clear_playback(self, item_id: str) -> None:
         if not self._closing and self.stream_sid:
             await self.send(text_data=json.dumps(clear_message(self.stream_sid)))
+
+
+def whole_number(value: Any) -> int | None:
+    """An int from a JSON number or a string of digits (Twilio sends both); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.isdigit() and len(value) <= 9:
+        return int(value)
+    return None
+
+
+def end_ringing_call(call_id: int, reason: str) -> None:
+    """End a call that is still ringing: its media stream was refused or never started."""
+    if Call.objects.filter(pk=call_id, status=Call.Status.RINGING).exists():
+        actions.do_end_call(call_id, reason)
