@@ -14,16 +14,17 @@ import base64
 import binascii
 import json
 import logging
+import math
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from calls import actions, tokens
 from calls.bridge import CallBridge
-from calls.limits import PENDING_TWILIO_STREAMS, SlotHolder
+from calls.events import caller_safe_event
+from calls.limits import PENDING_TWILIO_STREAMS, USER_SOCKETS, RateLimit, SlotHolder, live_calls_of
 from calls.models import Call, call_group
 from calls.scenarios import UnknownScenario, compile_for_call
 from calls.twilio import TWILIO_MULAW, clear_message, mark_message, media_message
@@ -114,6 +115,7 @@ class CallConsumer(SlotHolder):
             await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
         if self.bridge is not None:
             await self.bridge.close(self.hangup_reason(code))
+            self.bridge.session.playback.clear()
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
@@ -185,6 +187,13 @@ class BrowserCallConsumer(CallConsumer):
     async def open_call(self) -> None:
         self._event_seq = 0
         self._audio_item: str | None = None
+        self.staff = False
+        self.limits = {
+            "text": RateLimit(settings.CALL_TEXT_TURNS_PER_SECOND, settings.CALL_TEXT_TURNS_BURST),
+            "ptt": RateLimit(settings.CALL_PTT_PER_SECOND, settings.CALL_PTT_BURST),
+            "playback": RateLimit(settings.CALL_PLAYBACK_REPORTS_PER_SECOND, settings.CALL_PLAYBACK_REPORTS_BURST),
+            "errors": RateLimit(5, 20),  # the error frames we answer refused frames with
+        }
         try:
             grant = tokens.read_browser_token(self.query_param("token"))
         except tokens.TokenError as error:
@@ -194,6 +203,18 @@ class BrowserCallConsumer(CallConsumer):
         if user is None or not user.is_authenticated or user.pk != grant.user_id:
             await self.refuse(CLOSE_FORBIDDEN, "the token belongs to another user")
             return
+        if not self.hold(USER_SOCKETS, user.pk, settings.USER_MAX_SOCKETS):
+            await self.refuse(CLOSE_TOO_MANY, f"{user.get_username()} has {settings.USER_MAX_SOCKETS} sockets open")
+            return
+        if await database_sync_to_async(live_calls_of)(user.pk) >= settings.USER_MAX_LIVE_CALLS:
+            await self.refuse(CLOSE_TOO_MANY, f"{user.get_username()} has {settings.USER_MAX_LIVE_CALLS} live calls")
+            return
+        if not await database_sync_to_async(tokens.claim_browser_token)(grant):
+            await self.refuse(CLOSE_UNAUTHENTICATED, "the token has been used")
+            return
+        # The full protocol log (instructions, tools, whispers) is for staff; other callers get
+        # the caller-safe view of each event (calls.events.caller_safe_event).
+        self.staff = bool(user.is_active and user.is_staff)
         try:
             scenario, spec = await database_sync_to_async(compile_for_call)(grant.scenario)
         except UnknownScenario as error:
@@ -212,6 +233,9 @@ class BrowserCallConsumer(CallConsumer):
         await self.send(text_data=json.dumps(data, ensure_ascii=False, default=str))
 
     async def ignore(self, code: str, reason: str) -> None:
+        """Answer a refused frame with an error event (a flood of them gets a few answers, not one each)."""
+        if not self.limits["errors"].allow():
+            return
         logger.warning("browser call %s: ignored a frame: %s", self.call_id, reason)
         await self.forward_event({"type": "error", "code": code, "message": reason, "source": "transport",
                                   "fatal": False})
@@ -246,19 +270,32 @@ class BrowserCallConsumer(CallConsumer):
             if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
                 await self.ignore("bad_message", "text must be a non-empty string of at most 4000 characters")
                 return
+            if not self.limits["text"].allow():
+                await self.ignore("rate_limited", "typed turns are coming too fast; this one was dropped")
+                return
             await self.bridge.interrupt()
             self.spawn(self.bridge.session.send_text(text))
         elif kind == "playback":
             item_id, played_ms = message.get("item_id"), message.get("played_ms")
             if (not isinstance(item_id, str) or isinstance(played_ms, bool)
-                    or not isinstance(played_ms, (int, float)) or played_ms < 0):
+                    or not isinstance(played_ms, (int, float)) or not 0 <= played_ms <= 86_400_000
+                    or not math.isfinite(played_ms)):
                 await self.ignore("bad_message", "playback needs item_id (string) and played_ms (number >= 0)")
+                return
+            if not self.limits["playback"].allow():
+                await self.ignore("rate_limited", "playback reports are coming too fast; this one was dropped")
+                return
+            if not self.bridge.session.playback.knows(item_id):
+                await self.ignore("unknown_item", "playback names an item the agent did not send")
                 return
             await self.bridge.session.report_playback(item_id, float(played_ms))
         elif kind == "ptt":
             state = message.get("state")
             if state not in ("down", "up"):
                 await self.ignore("bad_message", "ptt state must be down or up")
+                return
+            if not self.limits["ptt"].allow():
+                await self.ignore("rate_limited", "push-to-talk presses are coming too fast; this one was dropped")
                 return
             await self.bridge.push_to_talk(state == "down")
         elif kind == "hangup":
@@ -284,6 +321,11 @@ class BrowserCallConsumer(CallConsumer):
     async def forward_event(self, event: dict[str, Any]) -> None:
         if self._closing:
             return
+        if not self.staff:
+            safe = caller_safe_event(event)
+            if safe is None:
+                return
+            event = safe
         self._event_seq += 1
         await self.send_json({"type": "event", "seq": self._event_seq, "event": event})
 

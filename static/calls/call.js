@@ -415,6 +415,7 @@ class Call {
       4401: "the call token is invalid or expired",
       4403: "not allowed",
       4404: "unknown scenario",
+      4429: "too many calls or open pages; close one and try again",
       1003: "unsupported data",
     };
     if (!this.ended) {
