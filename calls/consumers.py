@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import logging
+import math
 import re
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -20,11 +21,12 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.exceptions import AcceptConnection, DenyConnection, StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from calls import actions, tokens
 from calls.bridge import CallBridge
+from calls.events import caller_safe_event
+from calls.limits import PENDING_TWILIO_STREAMS, USER_SOCKETS, RateLimit, SlotHolder, live_calls_of
 from calls.live import LIVE, refusal_message
 from calls.models import Call, call_group
 from calls.scenarios import UnknownScenario, compile_for_call
@@ -33,13 +35,19 @@ from realtime.spec import ScenarioSpec
 
 logger = logging.getLogger(__name__)
 
-# Close codes: 4401 no valid token, 4403 token of someone else / call not joinable, 4404 no scenario.
+# Close codes (4xxx: daphne refuses 1003 and the like from an application): 4400 malformed message,
+# 4401 no valid token, 4403 token of someone else / call not joinable, 4404 no scenario, 4408 no valid
+# start in time, 4415 unsupported media format, 4429 over a limit (sockets, live calls).
+CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
-CLOSE_UNSUPPORTED = 1003
-CLOSE_INTERNAL_ERROR = 1011
-CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_START_TIMEOUT = 4408
+CLOSE_UNSUPPORTED = 4415
+CLOSE_TOO_MANY = 4429
+# An application may close only with 1000 or 3000-4999 (daphne refuses 1011 and the like).
+CLOSE_INTERNAL_ERROR = 4500
+CLOSE_TRY_AGAIN_LATER = 4503
 
 #: A base64 payload that can be put inside a JSON string as it is (no quote, no backslash).
 BASE64_PAYLOAD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -47,7 +55,15 @@ BASE64_PAYLOAD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 MAX_TEXT_CHARS = 4000
 
 
-class CallConsumer(AsyncWebsocketConsumer):
+def load_json(text: str) -> Any:
+    """``json.loads`` that answers ValueError for nesting too deep to parse (RecursionError)."""
+    try:
+        return json.loads(text)
+    except RecursionError as error:
+        raise ValueError("JSON nested too deeply") from error
+
+
+class CallConsumer(SlotHolder):
     """What both transports share: the call record, its group, heartbeats and the engine bridge."""
 
     channel_label = "call"
@@ -116,6 +132,7 @@ class CallConsumer(AsyncWebsocketConsumer):
                     logger.warning("call %s: could not leave the call's group", self.call_id, exc_info=True)
             if self.bridge is not None:
                 await self.bridge.close(reason)
+                self.bridge.session.playback.clear()
         finally:
             for task in list(self._tasks):
                 if task is not current and task is not self._ending:
@@ -244,6 +261,13 @@ class BrowserCallConsumer(CallConsumer):
     async def open_call(self) -> None:
         self._event_seq = 0
         self._audio_item: str | None = None
+        self.staff = False
+        self.limits = {
+            "text": RateLimit(settings.CALL_TEXT_TURNS_PER_SECOND, settings.CALL_TEXT_TURNS_BURST),
+            "ptt": RateLimit(settings.CALL_PTT_PER_SECOND, settings.CALL_PTT_BURST),
+            "playback": RateLimit(settings.CALL_PLAYBACK_REPORTS_PER_SECOND, settings.CALL_PLAYBACK_REPORTS_BURST),
+            "errors": RateLimit(5, 20),  # the error frames we answer refused frames with
+        }
         try:
             grant = tokens.read_browser_token(self.query_param("token"))
         except tokens.TokenError as error:
@@ -253,6 +277,18 @@ class BrowserCallConsumer(CallConsumer):
         if user is None or not user.is_authenticated or user.pk != grant.user_id:
             await self.refuse(CLOSE_FORBIDDEN, "the token belongs to another user")
             return
+        if not self.hold(USER_SOCKETS, user.pk, settings.USER_MAX_SOCKETS):
+            await self.refuse(CLOSE_TOO_MANY, f"{user.get_username()} has {settings.USER_MAX_SOCKETS} sockets open")
+            return
+        if await database_sync_to_async(live_calls_of)(user.pk) >= settings.USER_MAX_LIVE_CALLS:
+            await self.refuse(CLOSE_TOO_MANY, f"{user.get_username()} has {settings.USER_MAX_LIVE_CALLS} live calls")
+            return
+        if not await database_sync_to_async(tokens.claim_browser_token)(grant):
+            await self.refuse(CLOSE_UNAUTHENTICATED, "the token has been used")
+            return
+        # The full protocol log (instructions, tools, whispers) is for staff; other callers get
+        # the caller-safe view of each event (calls.events.caller_safe_event).
+        self.staff = bool(user.is_active and user.is_staff)
         try:
             scenario, spec = await database_sync_to_async(compile_for_call)(grant.scenario)
         except UnknownScenario as error:
@@ -281,6 +317,9 @@ class BrowserCallConsumer(CallConsumer):
         await self.send(text_data=json.dumps(data, ensure_ascii=False, default=str))
 
     async def ignore(self, code: str, reason: str) -> None:
+        """Answer a refused frame with an error event (a flood of them gets a few answers, not one each)."""
+        if not self.limits["errors"].allow():
+            return
         logger.warning("browser call %s: ignored a frame: %s", self.call_id, reason)
         await self.forward_event({"type": "error", "code": code, "message": reason, "source": "transport",
                                   "fatal": False})
@@ -298,7 +337,7 @@ class BrowserCallConsumer(CallConsumer):
             await self.bridge.session.send_audio(bytes_data)
             return
         try:
-            message = json.loads(text_data or "")
+            message = load_json(text_data or "")
         except ValueError:
             await self.ignore("bad_json", "text frame is not JSON")
             return
@@ -315,19 +354,32 @@ class BrowserCallConsumer(CallConsumer):
             if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
                 await self.ignore("bad_message", "text must be a non-empty string of at most 4000 characters")
                 return
+            if not self.limits["text"].allow():
+                await self.ignore("rate_limited", "typed turns are coming too fast; this one was dropped")
+                return
             await self.bridge.interrupt()
             self.spawn(self.bridge.session.send_text(text))
         elif kind == "playback":
             item_id, played_ms = message.get("item_id"), message.get("played_ms")
             if (not isinstance(item_id, str) or isinstance(played_ms, bool)
-                    or not isinstance(played_ms, (int, float)) or played_ms < 0):
+                    or not isinstance(played_ms, (int, float)) or not 0 <= played_ms <= 86_400_000
+                    or not math.isfinite(played_ms)):
                 await self.ignore("bad_message", "playback needs item_id (string) and played_ms (number >= 0)")
+                return
+            if not self.limits["playback"].allow():
+                await self.ignore("rate_limited", "playback reports are coming too fast; this one was dropped")
+                return
+            if not self.bridge.session.playback.knows(item_id):
+                await self.ignore("unknown_item", "playback names an item the agent did not send")
                 return
             await self.bridge.session.report_playback(item_id, float(played_ms))
         elif kind == "ptt":
             state = message.get("state")
             if state not in ("down", "up"):
                 await self.ignore("bad_message", "ptt state must be down or up")
+                return
+            if not self.limits["ptt"].allow():
+                await self.ignore("rate_limited", "push-to-talk presses are coming too fast; this one was dropped")
                 return
             await self.bridge.push_to_talk(state == "down")
         elif kind == "hangup":
@@ -353,6 +405,11 @@ class BrowserCallConsumer(CallConsumer):
     async def forward_event(self, event: dict[str, Any]) -> None:
         if self._closing:
             return
+        if not self.staff:
+            safe = caller_safe_event(event)
+            if safe is None:
+                return
+            event = safe
         self._event_seq += 1
         await self.send_json({"type": "event", "seq": self._event_seq, "event": event})
 
@@ -369,6 +426,9 @@ class TwilioMediaConsumer(CallConsumer):
         self.stream_sid = ""
         self._marks_sent = 0
         self.grant: tokens.TwilioGrant | None = None
+        if not self.hold(PENDING_TWILIO_STREAMS, "pending", settings.TWILIO_MAX_PENDING_STREAMS):
+            await self.refuse(CLOSE_TOO_MANY, f"over {settings.TWILIO_MAX_PENDING_STREAMS} media sockets await a start")
+            return
         token = self.query_param("token")
         if token:
             try:
@@ -378,6 +438,19 @@ class TwilioMediaConsumer(CallConsumer):
                 return
         # No token in the URL: Twilio may drop query strings; the start message must then carry it.
         await self.accept()
+        self.spawn(self._start_deadline())
+
+    async def _start_deadline(self) -> None:
+        """A socket that has not started a call in time is closed (and its ringing call ended)."""
+        await asyncio.sleep(settings.TWILIO_START_TIMEOUT_SECONDS)
+        if self.bridge is None and not self._closing:
+            await self.close_stream(CLOSE_START_TIMEOUT,
+                                    f"no valid start within {settings.TWILIO_START_TIMEOUT_SECONDS} s")
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)
+        if self.bridge is None and self.grant is not None:
+            await database_sync_to_async(end_ringing_call)(self.grant.call_id, "stream_not_started")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closing:
@@ -389,7 +462,7 @@ class TwilioMediaConsumer(CallConsumer):
             logger.warning("twilio call %s: ignored a binary frame (Media Streams speaks JSON)", self.call_id)
             return
         try:
-            message = json.loads(text_data)
+            message = load_json(text_data)
         except ValueError:
             logger.warning("twilio call %s: ignored a frame: not JSON", self.call_id)
             return
@@ -415,41 +488,53 @@ class TwilioMediaConsumer(CallConsumer):
             return
         start = message.get("start")
         if not isinstance(start, dict):
-            await self.close_stream(CLOSE_UNSUPPORTED, "start without a start object")
+            await self.close_stream(CLOSE_BAD_MESSAGE, "start without a start object")
             return
         parameters = start.get("customParameters") if isinstance(start.get("customParameters"), dict) else {}
         grant = self.grant
         if grant is None:
+            token = parameters.get("token")
             try:
-                grant = tokens.read_twilio_stream_token(str(parameters.get("token") or ""))
+                grant = tokens.read_twilio_stream_token(token if isinstance(token, str) else "")
             except tokens.TokenError as error:
                 await self.close_stream(CLOSE_UNAUTHENTICATED, f"stream token: {error}")
                 return
-        media_format = start.get("mediaFormat") or {}
-        if (media_format.get("encoding"), int(media_format.get("sampleRate") or 0),
-                int(media_format.get("channels") or 1)) != (TWILIO_MULAW, 8000, 1):
-            await self.close_stream(CLOSE_UNSUPPORTED, f"unsupported media format {media_format!r}")
+            self.grant = grant
+        media_format = start.get("mediaFormat")
+        if not isinstance(media_format, dict) or (
+                media_format.get("encoding"), whole_number(media_format.get("sampleRate")),
+                whole_number(media_format.get("channels", 1))) != (TWILIO_MULAW, 8000, 1):
+            await self.close_stream(CLOSE_UNSUPPORTED, f"unsupported media format {str(media_format)[:200]}")
             return
-        self.stream_sid = str(message.get("streamSid") or start.get("streamSid") or "")
+        stream_sid, call_sid = message.get("streamSid") or start.get("streamSid"), start.get("callSid")
+        if not isinstance(stream_sid, str | None) or not isinstance(call_sid, str | None):
+            await self.close_stream(CLOSE_BAD_MESSAGE, "streamSid and callSid must be strings")
+            return
+        self.stream_sid = (stream_sid or "")[:64]
         self._sid_json = encode_basestring(self.stream_sid)
         if (refused := self.admit()) is not None:
             await database_sync_to_async(actions.do_end_call)(grant.call_id, refused)
             await self.close_stream(CLOSE_TRY_AGAIN_LATER, f"call {grant.call_id}: {refused}")
             return
         answered = await database_sync_to_async(actions.do_answer_call)(
-            grant.call_id, consumer_channel=self.channel_name, external_id=str(start.get("callSid") or ""))
+            grant.call_id, consumer_channel=self.channel_name, external_id=call_sid or "")
         if not answered:
+            self.grant = None  # not this socket's call: it must not end it
             await self.close_stream(CLOSE_FORBIDDEN, f"call {grant.call_id} is not ringing (token reused?)")
             return
+        self.release(PENDING_TWILIO_STREAMS, "pending")
         spec_data = await database_sync_to_async(
             lambda: Call.objects.filter(pk=grant.call_id).values_list("spec", flat=True).get())()
         logger.info("twilio call %s: stream %s started", grant.call_id, self.stream_sid)
         await self.join_call(grant.call_id, ScenarioSpec.from_dict(spec_data), "audio/pcmu")
 
     async def close_stream(self, code: int, reason: str) -> None:
+        """Close a stream that has no running call; the ringing call its token named ends."""
         logger.warning("twilio stream closed (%s): %s", code, reason)
         self._closing = True
         await self.close(code=code)
+        if self.bridge is None and self.grant is not None:
+            await database_sync_to_async(end_ringing_call)(self.grant.call_id, "stream_refused")
 
     async def on_media(self, message: dict[str, Any]) -> None:
         if self.bridge is None:
@@ -460,22 +545,29 @@ class TwilioMediaConsumer(CallConsumer):
             return
         payload = media.get("payload")
         # Mu-law both ways: the payload goes upstream as it came, checked but not decoded.
-        if not isinstance(payload, str) or len(payload) % 4 or BASE64_PAYLOAD.fullmatch(payload) is None:
+        if not isinstance(payload, str):
+            logger.warning("twilio call %s: ignored media without a string payload", self.call_id)
+            return
+        if len(payload) % 4 or BASE64_PAYLOAD.fullmatch(payload) is None:
             logger.warning("twilio call %s: ignored media with a bad base64 payload", self.call_id)
             return
         await self.bridge.session.send_audio_base64(payload)
 
     async def on_dtmf(self, message: dict[str, Any]) -> None:
-        digit = str((message.get("dtmf") or {}).get("digit") or "")
-        if self.bridge is not None and len(digit) == 1 and digit in "0123456789*#ABCD":
+        dtmf = message.get("dtmf")
+        digit = dtmf.get("digit") if isinstance(dtmf, dict) else None
+        if self.bridge is not None and isinstance(digit, str) and len(digit) == 1 and digit in "0123456789*#ABCD":
             self.spawn(self.bridge.session.send_dtmf(digit))
         else:
-            logger.warning("twilio call %s: ignored dtmf %r", self.call_id, digit[:5])
+            logger.warning("twilio call %s: ignored dtmf %r", self.call_id, str(digit)[:5])
 
     async def on_mark(self, message: dict[str, Any]) -> None:
-        name = str((message.get("mark") or {}).get("name") or "")
-        if self.bridge is not None and name:
+        mark = message.get("mark")
+        name = mark.get("name") if isinstance(mark, dict) else None
+        if self.bridge is not None and isinstance(name, str) and name:
             self.bridge.session.playback.mark_played(name)
+        elif not isinstance(name, str):
+            logger.warning("twilio call %s: ignored a mark without a string name", self.call_id)
 
     async def on_stop(self, message: dict[str, Any]) -> None:
         logger.info("twilio call %s: stream stopped", self.call_id)
@@ -503,3 +595,22 @@ class TwilioMediaConsumer(CallConsumer):
     async def clear_playback(self, item_id: str) -> None:
         if not self._closing and self.stream_sid:
             await self.send(text_data=json.dumps(clear_message(self.stream_sid)))
+
+
+def whole_number(value: Any) -> int | None:
+    """An int from a JSON number or a string of digits (Twilio sends both); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.isdigit() and len(value) <= 9:
+        return int(value)
+    return None
+
+
+def end_ringing_call(call_id: int, reason: str) -> None:
+    """End a call that is still ringing: its media stream was refused or never started."""
+    if Call.objects.filter(pk=call_id, status=Call.Status.RINGING).exists():
+        actions.do_end_call(call_id, reason)

@@ -11,6 +11,11 @@ is skipped, and a gap (a delta overtaken by a later one) is filled from the even
 page sees each sequence number exactly once, in order. The page sends supervisor actions
 (`{"type": "action", "action": "approve|deny|whisper|say|hangup", ...}`), which
 `calls.actions.do_supervisor_action` records and hands to the live call's consumer.
+
+Both sockets count against the user's cap of open browser sockets (`calls.limits`, 4429 past it)
+and leave their channel groups however the consumer ends (a clean close, a crash, or the server
+cancelling it). A frame nested deeper than DASHBOARD_MAX_JSON_DEPTH is answered, then the socket
+is closed with 4400.
 """
 
 from __future__ import annotations
@@ -21,12 +26,21 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from calls import actions
-from calls.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, MAX_TEXT_CHARS
+from calls.consumers import (
+    CLOSE_BAD_MESSAGE,
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_FOUND,
+    CLOSE_TOO_MANY,
+    CLOSE_UNAUTHENTICATED,
+    MAX_TEXT_CHARS,
+    load_json,
+)
 from calls.dashboard_views import calls_snapshot, is_supervisor
 from calls.events import DASHBOARD_GROUP
+from calls.limits import USER_SOCKETS, SlotHolder
 from calls.models import Call, CallEvent, call_group
 
 logger = logging.getLogger(__name__)
@@ -35,8 +49,10 @@ SNAPSHOT_MAX_EVENTS = 5000
 ACTIONS = ("approve", "deny", "whisper", "say", "hangup")
 
 
-class SupervisorSocket(AsyncWebsocketConsumer):
-    """Shared by both sockets: who may connect, JSON frames."""
+class SupervisorSocket(SlotHolder):
+    """Shared by both sockets: who may connect, how many, JSON frames, the groups joined."""
+
+    groups_joined: tuple[str, ...] = ()
 
     async def admit(self) -> bool:
         user = self.scope.get("user")
@@ -46,7 +62,25 @@ class SupervisorSocket(AsyncWebsocketConsumer):
         if not is_supervisor(user):
             await self.refuse(CLOSE_FORBIDDEN, f"{user.get_username()} is not a supervisor")
             return False
+        if not self.hold(USER_SOCKETS, user.pk, settings.USER_MAX_SOCKETS):
+            await self.refuse(CLOSE_TOO_MANY, f"{user.get_username()} has {settings.USER_MAX_SOCKETS} sockets open")
+            return False
         return True
+
+    async def join(self, group: str) -> None:
+        self.groups_joined = (*self.groups_joined, group)
+        await self.channel_layer.group_add(group, self.channel_name)
+
+    async def leave_groups(self) -> None:
+        groups, self.groups_joined = self.groups_joined, ()
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        await self.leave_groups()
+
+    async def on_application_end(self) -> None:
+        await self.leave_groups()
 
     async def refuse(self, code: int, reason: str) -> None:
         """Accept only to close with a code the page can read (a refused handshake has none)."""
@@ -61,20 +95,13 @@ class SupervisorSocket(AsyncWebsocketConsumer):
 class DashboardConsumer(SupervisorSocket):
     """`/ws/dashboard/`: the calls list."""
 
-    groups_joined = False
-
     async def connect(self) -> None:
         if not await self.admit():
             return
-        await self.channel_layer.group_add(DASHBOARD_GROUP, self.channel_name)
-        self.groups_joined = True
+        await self.join(DASHBOARD_GROUP)
         await self.accept()
         snapshot = await database_sync_to_async(calls_snapshot)()
         await self.send_json({"type": "snapshot", **snapshot})
-
-    async def disconnect(self, code: int) -> None:
-        if self.groups_joined:
-            await self.channel_layer.group_discard(DASHBOARD_GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         return None  # the list is read-only
@@ -103,7 +130,7 @@ class DashboardCallConsumer(SupervisorSocket):
             return
         # Join first, then read the log: an event published meanwhile is in both, and skipped once.
         self.call_id = call_id
-        await self.channel_layer.group_add(call_group(call_id), self.channel_name)
+        await self.join(call_group(call_id))
         await self.accept()
         row, events = await database_sync_to_async(self._snapshot)(call_id, after)
         self.sent_seq = events[-1]["seq"] if events else after
@@ -113,10 +140,6 @@ class DashboardCallConsumer(SupervisorSocket):
     def _snapshot(call_id: int, after: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         row = Call.objects.get(pk=call_id).dashboard_row()
         return row, logged_events(call_id, after)
-
-    async def disconnect(self, code: int) -> None:
-        if self.call_id is not None:
-            await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # The call's group also carries control messages for the call's own consumer
@@ -148,10 +171,21 @@ class DashboardCallConsumer(SupervisorSocket):
     # --- supervisor actions --------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if len(text_data or "") > settings.CALL_MAX_FRAME_BYTES:
+            await self.send_json({"type": "action_result", "ok": False,
+                                  "detail": f"frames are at most {settings.CALL_MAX_FRAME_BYTES} bytes"})
+            return
         try:
-            message = json.loads(text_data or "")
-        except ValueError:
-            message = None
+            message = load_json(text_data or "")
+        except ValueError as error:
+            if "nested" not in str(error):
+                message = None
+            else:
+                await self.refuse_deep_json()
+                return
+        if json_depth(message) > settings.DASHBOARD_MAX_JSON_DEPTH:
+            await self.refuse_deep_json()
+            return
         if not isinstance(message, dict) or message.get("type") != "action":
             await self.send_json({"type": "action_result", "ok": False, "detail": "expected an action message"})
             return
@@ -159,7 +193,9 @@ class DashboardCallConsumer(SupervisorSocket):
         text = message.get("text") or ""
         tool_call_id = message.get("tool_call_id") or ""
         request_id = message.get("request_id")
-        if action not in ACTIONS or not isinstance(text, str) or not isinstance(tool_call_id, str) \
+        if not isinstance(request_id, str | int | None) or isinstance(request_id, bool) or len(str(request_id)) > 64:
+            request_id = None
+        if not isinstance(action, str) or action not in ACTIONS or not isinstance(text, str) or not isinstance(tool_call_id, str) \
                 or len(text) > MAX_TEXT_CHARS:
             await self.send_json({"type": "action_result", "request_id": request_id, "action": action, "ok": False,
                                   "detail": f"actions are {', '.join(ACTIONS)}; text at most {MAX_TEXT_CHARS} characters"})
@@ -176,6 +212,13 @@ class DashboardCallConsumer(SupervisorSocket):
         await self.send_json({"type": "action_result", "request_id": request_id, "action": action, "ok": True,
                               "action_id": record.pk, "detail": "sent to the call"})
 
+    async def refuse_deep_json(self) -> None:
+        logger.warning("dashboard call %s: closed a socket that sent JSON nested too deeply", self.call_id)
+        await self.send_json({"type": "action_result", "ok": False,
+                              "detail": f"JSON nested deeper than {settings.DASHBOARD_MAX_JSON_DEPTH} levels"})
+        await self.leave_groups()
+        await self.close(code=CLOSE_BAD_MESSAGE)
+
     async def dashboard_reply(self, message: dict[str, Any]) -> None:
         """The call's consumer could (not) apply an action."""
         if not message.get("ok"):
@@ -190,3 +233,15 @@ def logged_events(call_id: int, after: int, upto: int | None = None) -> list[dic
         rows = rows.filter(seq__lte=upto)
     return [{"seq": seq, "event": event}
             for seq, event in rows.order_by("seq").values_list("seq", "event")[:SNAPSHOT_MAX_EVENTS]]
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value`` (parsed JSON) nests lists and objects; a scalar is 0."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend((child, depth) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest

@@ -93,3 +93,56 @@ def check_event(envelope: dict[str, Any]) -> None:
     if not isinstance(event.get("at"), str):
         raise EventSchemaError(f"{event_type}: missing at")
     _check_fields(event_type, event, EVENT_FIELDS[event_type])
+
+
+# --- What a caller's own call page may see -------------------------------------------------------
+
+#: Per engine event type, the fields a caller who is not staff receives on the call socket. Anything
+#: else (agent instructions and tool schemas in raw protocol payloads, tool arguments and outputs,
+#: handoff summaries, guardrail matches, summaries of the conversation, supervisor whispers) stays
+#: with staff: the dashboards and, for staff callers, the call page's protocol log. An event type
+#: missing here is not sent to such a caller at all.
+CALLER_FIELDS: dict[str, frozenset[str]] = {
+    "transcript.delta": frozenset({"role", "item_id", "text", "agent"}),
+    "transcript.done": frozenset({"role", "item_id", "text", "agent", "interrupted"}),
+    "playback.clear": frozenset({"item_id", "audio_end_ms"}),
+    "agent.changed": frozenset({"agent", "previous"}),
+    "tool.started": frozenset({"name", "call_id", "agent"}),
+    "tool.finished": frozenset({"name", "call_id", "agent", "error", "duration_ms"}),
+    "approval.requested": frozenset({"name", "call_id", "agent", "timeout_s"}),
+    "handoff": frozenset({"from_agent", "to_agent", "depth", "fallback"}),
+    "handoff.applied": frozenset({"to_agent", "depth", "applied"}),
+    "guardrail.tripped": frozenset({"category", "item_id", "agent"}),
+    "escalation": frozenset({"agent"}),
+    "usage": frozenset({"agent", "total_cost_usd"}),
+    "latency": frozenset({"kind", "ms", "turn"}),
+    "error": frozenset({"code", "source", "fatal"}),
+    "session.recreated": frozenset({"gap_ms", "reason"}),
+    "provider.failover": frozenset({"provider"}),
+    "call.ended": frozenset({"reason"}),
+    "protocol": frozenset({"direction"}),
+    "dtmf": frozenset({"digit"}),
+    "caller.idle": frozenset({"ms", "item_id", "agent"}),
+    "context.summarized": frozenset({"removed_items", "turn"}),
+}
+#: Of a raw protocol event, only its type and ids reach a caller (the log shows the flow, not content).
+CALLER_PROTOCOL_FIELDS = frozenset({"type", "event_id", "item_id", "response_id"})
+
+
+def caller_safe_event(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The caller's view of an engine event (``EngineEvent.to_dict()``), or None to send nothing."""
+    event_type = event.get("type")
+    fields = CALLER_FIELDS.get(event_type) if isinstance(event_type, str) else None
+    if fields is None:
+        return None
+    safe = {"type": event_type, **{name: event[name] for name in fields if name in event}}
+    if event_type == "tool.finished" and safe.get("error"):
+        safe["error"] = "failed"
+    if event_type == "error" and event.get("source") == "transport":
+        safe["message"] = event.get("message", "")  # our own words about the caller's frame
+    if event_type == "protocol":
+        payload = event.get("payload")
+        payload = payload if isinstance(payload, dict) else {}
+        safe["payload"] = {name: payload[name] for name in CALLER_PROTOCOL_FIELDS
+                           if isinstance(payload.get(name), str)}
+    return safe

@@ -209,6 +209,23 @@ CALL_MAX_FRAME_BYTES = env.int("CALL_MAX_FRAME_BYTES", default=64 * 1024)
 CALL_CAPACITY_PER_WORKER = env.int("CALL_CAPACITY_PER_WORKER", default=40)
 # Where Twilio puts a caller through to when this worker is full (empty: sorry and hang up).
 TWILIO_OVERFLOW_NUMBER = env("TWILIO_OVERFLOW_NUMBER", default="")
+# Abuse limits (calls.limits). Per user: live calls (all processes, from the call records) and open
+# browser sockets (call page + dashboards, per process). Per call socket: typed turns, push-to-talk
+# presses and playback reports per second (with a burst), and how many assistant items the playback
+# tracker keeps. Twilio: seconds a media socket may go without a valid start, and how many such
+# pending sockets a process holds at once.
+USER_MAX_LIVE_CALLS = env.int("USER_MAX_LIVE_CALLS", default=3)
+USER_MAX_SOCKETS = env.int("USER_MAX_SOCKETS", default=20)
+CALL_TEXT_TURNS_PER_SECOND = env.float("CALL_TEXT_TURNS_PER_SECOND", default=1.0)
+CALL_TEXT_TURNS_BURST = env.int("CALL_TEXT_TURNS_BURST", default=3)
+CALL_PTT_PER_SECOND = env.float("CALL_PTT_PER_SECOND", default=4.0)
+CALL_PTT_BURST = env.int("CALL_PTT_BURST", default=8)
+CALL_PLAYBACK_REPORTS_PER_SECOND = env.float("CALL_PLAYBACK_REPORTS_PER_SECOND", default=50.0)
+CALL_PLAYBACK_REPORTS_BURST = env.int("CALL_PLAYBACK_REPORTS_BURST", default=100)
+TWILIO_START_TIMEOUT_SECONDS = env.float("TWILIO_START_TIMEOUT_SECONDS", default=5.0)
+TWILIO_MAX_PENDING_STREAMS = env.int("TWILIO_MAX_PENDING_STREAMS", default=100)
+# Deepest JSON nesting a dashboard socket parses; deeper frames close the socket with 4400.
+DASHBOARD_MAX_JSON_DEPTH = env.int("DASHBOARD_MAX_JSON_DEPTH", default=32)
 # The beat sweep asks a call to recreate its Realtime session this many seconds before the limit.
 SESSION_RECREATE_MARGIN_SECONDS = env.int("SESSION_RECREATE_MARGIN_SECONDS", default=120)
 # Scenario a phone call runs when /twilio/voice names none and its dialled number reaches none

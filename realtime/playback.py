@@ -4,6 +4,10 @@ The model generates audio faster than real time; the transport plays it out. On 
 assistant item must be truncated at what was *heard*, not at what was generated. The transport
 feeds this tracker (played bytes or milliseconds per item, or Twilio marks acknowledged); when
 it reports nothing, playback is estimated from the wall clock since the item's first audio.
+
+Only items the engine produced are tracked (a report naming any other id is refused), and the
+tracker is bounded: the newest MAX_TRACKED_ITEMS items and MAX_TRACKED_MARKS unacknowledged
+marks are kept, older ones dropped. `clear()` empties it when the call ends.
 """
 
 from __future__ import annotations
@@ -12,6 +16,10 @@ import time
 from dataclasses import dataclass, field
 
 from realtime.config import AudioFormat
+
+#: Assistant items kept (barge-in only ever truncates a recent one) and marks awaiting an ack.
+MAX_TRACKED_ITEMS = 32
+MAX_TRACKED_MARKS = 1024
 
 BYTES_PER_MS: dict[str, int] = {
     "audio/pcm": 48,  # 24 kHz, 16-bit mono
@@ -52,6 +60,8 @@ class PlaybackTracker:
         if item is None:
             item = self.items[item_id] = ItemPlayback(item_id, content_index=content_index)
             item.first_audio_at = time.monotonic()
+            while len(self.items) > MAX_TRACKED_ITEMS:
+                self.forget(next(iter(self.items)))
         item.generated_bytes += nbytes
         self.current_item_id = item_id
 
@@ -59,12 +69,20 @@ class PlaybackTracker:
         item = self.items.get(item_id)
         return item.generated_bytes // self.bytes_per_ms if item else 0
 
-    def report_played_ms(self, item_id: str, played_ms: float) -> None:
-        item = self.items.setdefault(item_id, ItemPlayback(item_id))
-        item.played_ms = max(item.played_ms or 0.0, float(played_ms))
+    def knows(self, item_id: str) -> bool:
+        return item_id in self.items
 
-    def report_played_bytes(self, item_id: str, played_bytes: int) -> None:
-        self.report_played_ms(item_id, played_bytes / self.bytes_per_ms)
+    def report_played_ms(self, item_id: str, played_ms: float) -> bool:
+        """Record what the caller heard of ``item_id``; False (nothing kept) for an item the engine
+        did not produce or no longer tracks."""
+        item = self.items.get(item_id)
+        if item is None:
+            return False
+        item.played_ms = max(item.played_ms or 0.0, float(played_ms))
+        return True
+
+    def report_played_bytes(self, item_id: str, played_bytes: int) -> bool:
+        return self.report_played_ms(item_id, played_bytes / self.bytes_per_ms)
 
     def mark_sent(self, name: str, item_id: str | None = None, end_ms: float | None = None) -> None:
         """The transport queued a mark after the audio sent so far (Twilio ``mark`` message)."""
@@ -72,6 +90,8 @@ class PlaybackTracker:
         if target is None:
             return
         self._marks[name] = _Mark(target, self.generated_ms(target) if end_ms is None else end_ms)
+        while len(self._marks) > MAX_TRACKED_MARKS:
+            del self._marks[next(iter(self._marks))]
 
     def mark_played(self, name: str) -> None:
         """The transport acknowledged a mark: the audio before it has been heard."""
@@ -106,3 +126,9 @@ class PlaybackTracker:
             del self._marks[name]
         if self.current_item_id == item_id:
             self.current_item_id = None
+
+    def clear(self) -> None:
+        """The call ended: drop every item and mark."""
+        self.items.clear()
+        self._marks.clear()
+        self.current_item_id = None

@@ -7,7 +7,7 @@
 //            {"type":"ptt","state":"down"|"up"} | {"type":"hangup"}
 //   server -> page: binary = agent audio (same codec), text = {"type":"call",...} |
 //     {"type":"event","seq","event":{...}} | {"type":"audio","item_id"} | {"type":"clear"} |
-//     {"type":"ended","reason"} | {"type":"refused","reason","message"} (then close 1013)
+//     {"type":"ended","reason"} | {"type":"refused","reason","message"} (then close 4503)
 // No framework, no build step; the audio runs in call-audio-worklet.js.
 
 const app = document.getElementById("call-app");
@@ -420,8 +420,10 @@ class Call {
       4401: "the call token is invalid or expired",
       4403: "not allowed",
       4404: "unknown scenario",
-      1003: "unsupported data",
-      1013: "all lines are busy; try again shortly",
+      4429: "too many calls or open pages; close one and try again",
+      4415: "unsupported data",
+      4500: "the call failed on our side",
+      4503: "all lines are busy; try again shortly",
     };
     if (!this.ended) {
       const why = reasons[event.code] || `${this.open ? "disconnected" : "refused"} (${event.code})`;

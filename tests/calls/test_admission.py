@@ -76,7 +76,7 @@ async def test_a_media_stream_past_capacity_is_closed_and_recorded(
     running = await one_live_call(upstream)
     late = TwilioStream(late_path)
     await late.open()
-    assert await late.client.wait_closed() == 1013
+    assert await late.client.wait_closed() == 4503
     refused = await database_sync_to_async(Call.objects.get)(pk=late_call.pk)
     assert (refused.status, refused.end_reason) == (Call.Status.ENDED, "refused_at_capacity")
     assert len(upstream.sessions) == 1  # no upstream session was opened for it
@@ -93,7 +93,7 @@ async def test_a_browser_call_past_capacity_gets_a_message(
     refused_frame = await call.wait_for(lambda f: isinstance(f, dict) and f.get("type") == "refused")
     assert refused_frame["reason"] == "refused_at_capacity"
     assert "lines are busy" in refused_frame["message"]
-    assert await call.wait_closed() == 1013
+    assert await call.wait_closed() == 4503
     refused = await last_call()
     assert (refused.status, refused.end_reason, refused.channel) == (Call.Status.ENDED, "refused_at_capacity",
                                                                        Call.Channel.BROWSER)
