@@ -95,7 +95,7 @@ class CallConsumer(SlotHolder):
         frame is worth. Our handlers never touch the ORM on the event loop (only through
         `database_sync_to_async`, which does that connection hygiene on its own thread), so a
         `websocket.receive` goes straight to its handler. An exception anywhere in a handler ends
-        the call (closed with 1011) instead of leaving the engine, the upstream session and the
+        the call (closed with 4500) instead of leaving the engine, the upstream session and the
         heartbeat running with nobody on the line."""
         try:
             if message["type"] == "websocket.receive":
