@@ -180,11 +180,21 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"call": {"()": "contactcenter.logs.CallContext"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s call=%(call_id)s %(message)s"},
+        "json": {"()": "contactcenter.logs.JsonFormatter"},
+    },
+    # LOG_FORMAT=json: one JSON object per line, each with the call's id (contactcenter/logs.py).
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["call"],
+                             "formatter": "json" if env("LOG_FORMAT", default="plain") == "json" else "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
 }
+
+# --- Operations (/healthz, /metrics) ------------------------------------------------------------
+# A scraper sends `Authorization: Bearer <METRICS_TOKEN>`; unset: /metrics is for staff users only.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- Live calls (calls/) -----------------------------------------------------------------------
 # Browser call tokens and Twilio stream tokens expire after this many seconds.
