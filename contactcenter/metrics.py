@@ -112,7 +112,7 @@ class CeleryQueues:
 def celery_queue_names() -> list[str]:
     from django.conf import settings
 
-    names = {"celery"}
+    names = set(getattr(settings, "TASK_QUEUES_CONSUMED", ())) | {getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")}
     for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
         if isinstance(route, dict) and route.get("queue"):
             names.add(str(route["queue"]))

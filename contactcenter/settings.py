@@ -135,6 +135,20 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Three queues, so that what a live call waits for never sits behind post-call work or webhooks:
+#   live       rolling context summaries a call is waiting for, hang-up work (the reaper), recreation asks
+#   post_call  post-call summaries and dispositions (retried for up to minutes), other batch work
+#   webhooks   escalation webhooks to other systems (slow or failing endpoints stay here)
+# The `make run` worker consumes all three (TASK_QUEUES_CONSUMED); at scale, run a worker per queue.
+CELERY_TASK_DEFAULT_QUEUE = "post_call"
+CELERY_TASK_ROUTES = {
+    "calls.tasks.summarize_context": {"queue": "live"},
+    "calls.tasks.reap_lost_calls": {"queue": "live"},
+    "calls.tasks.recreate_sessions_near_limit": {"queue": "live"},
+    "calls.tasks.summarize_call": {"queue": "post_call"},
+    "calls.tasks.post_escalation": {"queue": "webhooks"},
+}
+TASK_QUEUES_CONSUMED = ("live", "post_call", "webhooks")
 
 # --- OpenAI / the Realtime upstream ------------------------------------------------------------
 # No key: the embedded Realtime-protocol server (python -m realtime.server) is the upstream.
