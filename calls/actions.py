@@ -46,6 +46,7 @@ from calls.models import (
     TranscriptItem,
     call_group,
 )
+from contactcenter.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -251,17 +252,17 @@ def do_end_call(call_id: int, reason: str) -> bool:
             "reason": call.end_reason, "cost": str(call.cost),
             "duration_ms": int((now - call.started_at).total_seconds() * 1000),
         })
-        from calls import tasks
-
-        transaction.on_commit(lambda: _enqueue(tasks.summarize_call, call_id))
+        transaction.on_commit(lambda: _enqueue("calls.tasks.summarize_call", call_id))
     return True
 
 
-def _enqueue(task: Any, *args: Any) -> None:
+def _enqueue(task_name: str, *args: Any) -> None:
+    """Queue a Celery task by its registered name (calls.tasks calls the actions; the actions never
+    import the tasks), on the queue its route names."""
     try:
-        task.delay(*args)
+        celery_app.tasks[task_name].delay(*args)
     except Exception:  # a broker outage must not break the call path; the record is committed
-        logger.exception("could not queue %s for call %s", task.name, args[0] if args else "?")
+        logger.exception("could not queue %s for call %s", task_name, args[0] if args else "?")
 
 
 # --- Realtime sessions ----------------------------------------------------------------------------
@@ -445,11 +446,47 @@ def do_escalate(call_id: int, *, reason: str, source: str, agent: str = "") -> E
             "webhook_status": escalation.webhook_status,
         })
         if url:
-            from calls import tasks
-
-            transaction.on_commit(lambda: _enqueue(tasks.post_escalation, escalation.pk))
+            transaction.on_commit(lambda: _enqueue("calls.tasks.post_escalation", escalation.pk))
     logger.info("call %s escalated (%s): %s", call_id, source, reason[:200])
     return escalation
+
+
+def do_claim_escalation(escalation_id: int) -> Escalation | None:
+    """Claim a pending escalation for one webhook attempt (never posted twice); None if it is not
+    pending. The dashboard sees the attempt."""
+    with transaction.atomic():
+        claimed = Escalation.objects.filter(
+            pk=escalation_id,
+            webhook_status__in=[Escalation.WebhookStatus.PENDING, Escalation.WebhookStatus.RETRYING],
+        ).update(webhook_status=Escalation.WebhookStatus.POSTING, attempts=F("attempts") + 1)
+        if not claimed:
+            return None
+        escalation = Escalation.objects.select_related("call").get(pk=escalation_id)
+        _publish_escalation_status(escalation)
+    return escalation
+
+
+def do_finish_escalation(escalation_id: int, *, ok: bool, status_code: int | None, final: bool) -> str:
+    """The outcome of a webhook attempt: posted, retrying, or failed for good. Published."""
+    if ok:
+        status = Escalation.WebhookStatus.POSTED
+    else:
+        status = Escalation.WebhookStatus.FAILED if final else Escalation.WebhookStatus.RETRYING
+    fields: dict[str, Any] = {"webhook_status": status, "webhook_response_code": status_code}
+    if ok:
+        fields["posted_at"] = timezone.now()
+    with transaction.atomic():
+        Escalation.objects.filter(pk=escalation_id).update(**fields)
+        _publish_escalation_status(Escalation.objects.get(pk=escalation_id))
+    return str(status)
+
+
+def _publish_escalation_status(escalation: Escalation) -> None:
+    if escalation.call_id is not None:
+        _publish(escalation.call_id, "escalation_status", {
+            "escalation_id": escalation.pk, "webhook_status": escalation.webhook_status,
+            "webhook_response_code": escalation.webhook_response_code, "attempts": escalation.attempts,
+        })
 
 
 def add_usage(total: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
@@ -508,6 +545,14 @@ def do_record_caller_idle(call_id: int, *, ms: int, agent: str = "", item_id: st
             "ms": max(0, int(ms)), "agent": agent, "item_id": item_id, "idle_prompts": count,
         })
     return count
+
+
+def do_claim_summary(call_id: int, claim: str) -> bool:
+    """Claim an ended call's post-call summary for the task run `claim` (a retry of the same run
+    keeps its claim; any other run is refused)."""
+    return bool(Call.objects.filter(pk=call_id, status=Call.Status.ENDED)
+                .filter(Q(summary_task_id="") | Q(summary_task_id=claim))
+                .update(summary_task_id=claim))
 
 
 def do_record_summary(call_id: int, *, kind: str, text: str, disposition: str = "", model: str = "") -> Summary | None:

@@ -27,6 +27,9 @@ DASHBOARD_CHANGES = frozenset({"call_started", "call_answered", "handoff", "tool
 
 #: A supervisor's instruction to a live call's consumer (approve, deny, whisper, say, hangup).
 CALL_SUPERVISOR = "call.supervisor"
+#: Ask a live call to recreate its Realtime session now (an operations control; the engine itself
+#: recreates before the session's maximum length and after a drop).
+RECREATE_MESSAGE = "call.recreate"
 
 _NUMBER = (int, float)
 _JSON = (dict, list, str, int, float, bool, type(None))
@@ -49,6 +52,9 @@ EVENT_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     "guardrail": {"category": str, "text": str, "action": str, "agent": str},
     "escalation": {"escalation_id": int, "reason": str, "source": str, "agent": str, "webhook_status": str},
+    # A webhook attempt of an escalation: claimed (posting), posted, retrying or failed for good.
+    "escalation_status": {"escalation_id": int, "webhook_status": str, "webhook_response_code": _OPT_INT,
+                          "attempts": int},
     "usage": {"agent": str, "usage": dict, "cost": str, "call_cost": str},
     "latency": {"voice_to_voice_ms": int, "p50_ms": int, "p95_ms": int},
     # The caller said nothing for `ms` (server_vad idle_timeout_ms); `idle_prompts`: the call's count so far.

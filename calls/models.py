@@ -120,7 +120,6 @@ class SessionSegment(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=64, blank=True)
     gap_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Silence while this session was opened.")
-    recreate_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("call", "index")

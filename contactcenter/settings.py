@@ -196,8 +196,6 @@ CALL_HEARTBEAT_SECONDS = env.float("CALL_HEARTBEAT_SECONDS", default=10.0)
 CALL_HEARTBEAT_TIMEOUT_SECONDS = env.int("CALL_HEARTBEAT_TIMEOUT_SECONDS", default=60)
 # Largest WebSocket frame a call consumer accepts (bytes); larger frames are refused and logged.
 CALL_MAX_FRAME_BYTES = env.int("CALL_MAX_FRAME_BYTES", default=64 * 1024)
-# The beat sweep asks a call to recreate its Realtime session this many seconds before the limit.
-SESSION_RECREATE_MARGIN_SECONDS = env.int("SESSION_RECREATE_MARGIN_SECONDS", default=120)
 # Scenario a phone call runs when /twilio/voice names none and its dialled number reaches none
 # (empty: the first scenario by slug, only while no scenario lists inbound numbers).
 TWILIO_DEFAULT_SCENARIO = env("TWILIO_DEFAULT_SCENARIO", default="")
@@ -215,6 +213,5 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 CELERY_BEAT_SCHEDULE = {
-    "recreate-sessions-near-limit": {"task": "calls.tasks.recreate_sessions_near_limit", "schedule": 30.0},
     "reap-lost-calls": {"task": "calls.tasks.reap_lost_calls", "schedule": 30.0},
 }
