@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import logging
-import os
 import statistics
 import weakref
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
@@ -97,16 +97,27 @@ def _send_to_group(group: str, message: dict[str, Any]) -> None:
         logger.exception("could not publish %s to %s", message.get("type"), group)
 
 
+#: The event loop of the ASGI server this code runs under, set by the application on every
+#: connection (contactcenter.asgi, contactcenter.routing). sync_to_async copies context variables
+#: into the thread it runs a function on, so the records and views a connection runs see it too.
+_SERVER_LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "server_loop", default=None)
+
+
+def bind_server_loop() -> None:
+    """Called on the server's loop, at the start of each ASGI connection: work launched from it
+    publishes through that loop's ordered sender."""
+    _SERVER_LOOP.set(asyncio.get_running_loop())
+
+
 def _server_loop() -> asyncio.AbstractEventLoop | None:
-    """The running event loop that launched this thread through ``sync_to_async``, if any."""
+    """The running server loop whose connection launched this thread, if any."""
     try:
         asyncio.get_running_loop()
         return None  # called on a loop itself (not the case for actions, which are synchronous)
     except RuntimeError:
         pass
-    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
-        return None
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    loop = _SERVER_LOOP.get()
     if loop is None or loop.is_closed() or not loop.is_running():
         return None
     return loop
