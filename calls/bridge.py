@@ -237,10 +237,8 @@ class CallBridge:
             self._record(actions.do_record_tool, call_id, tool_call_id=event.call_id, name=event.name,
                          status="awaiting_approval", agent=event.agent, arguments=_json_arguments(event.arguments))
         elif isinstance(event, ev.ToolFinished):
-            status = "succeeded" if event.error is None else (
-                "denied" if "was denied" in event.error else "failed")
             self._record(actions.do_record_tool, call_id, tool_call_id=event.call_id, name=event.name,
-                         status=status, agent=event.agent, arguments=_json_arguments(event.arguments),
+                         status=event.status, agent=event.agent, arguments=_json_arguments(event.arguments),
                          result=event.to_dict()["result"], error=event.error or "",
                          duration_ms=round(event.duration_ms), approved_by=event.approved_by or "")
         elif isinstance(event, ev.GuardrailTripped):

@@ -183,6 +183,7 @@ class ToolInvocation(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         DENIED = "denied", "Denied"
+        TIMED_OUT = "timed_out", "Timed out"
 
     call = models.ForeignKey(Call, null=True, on_delete=models.SET_NULL, related_name="tool_invocations")
     call_id_ref = models.CharField("function call id", max_length=128, blank=True)
