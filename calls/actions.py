@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import logging
-import os
 import statistics
 import weakref
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
@@ -46,6 +46,7 @@ from calls.models import (
     TranscriptItem,
     call_group,
 )
+from contactcenter.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -96,16 +97,27 @@ def _send_to_group(group: str, message: dict[str, Any]) -> None:
         logger.exception("could not publish %s to %s", message.get("type"), group)
 
 
+#: The event loop of the ASGI server this code runs under, set by the application on every
+#: connection (contactcenter.asgi, contactcenter.routing). sync_to_async copies context variables
+#: into the thread it runs a function on, so the records and views a connection runs see it too.
+_SERVER_LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "server_loop", default=None)
+
+
+def bind_server_loop() -> None:
+    """Called on the server's loop, at the start of each ASGI connection: work launched from it
+    publishes through that loop's ordered sender."""
+    _SERVER_LOOP.set(asyncio.get_running_loop())
+
+
 def _server_loop() -> asyncio.AbstractEventLoop | None:
-    """The running event loop that launched this thread through ``sync_to_async``, if any."""
+    """The running server loop whose connection launched this thread, if any."""
     try:
         asyncio.get_running_loop()
         return None  # called on a loop itself (not the case for actions, which are synchronous)
     except RuntimeError:
         pass
-    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
-        return None
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    loop = _SERVER_LOOP.get()
     if loop is None or loop.is_closed() or not loop.is_running():
         return None
     return loop
@@ -265,17 +277,17 @@ def do_end_call(call_id: int, reason: str) -> bool:
             "reason": call.end_reason, "cost": str(call.cost),
             "duration_ms": int((now - call.started_at).total_seconds() * 1000),
         })
-        from calls import tasks
-
-        transaction.on_commit(lambda: _enqueue(tasks.summarize_call, call_id))
+        transaction.on_commit(lambda: _enqueue("calls.tasks.summarize_call", call_id))
     return True
 
 
-def _enqueue(task: Any, *args: Any) -> None:
+def _enqueue(task_name: str, *args: Any) -> None:
+    """Queue a Celery task by its registered name (calls.tasks calls the actions; the actions never
+    import the tasks), on the queue its route names."""
     try:
-        task.delay(*args)
+        celery_app.tasks[task_name].delay(*args)
     except Exception:  # a broker outage must not break the call path; the record is committed
-        logger.exception("could not queue %s for call %s", task.name, args[0] if args else "?")
+        logger.exception("could not queue %s for call %s", task_name, args[0] if args else "?")
 
 
 # --- Realtime sessions ----------------------------------------------------------------------------
@@ -459,11 +471,47 @@ def do_escalate(call_id: int, *, reason: str, source: str, agent: str = "") -> E
             "webhook_status": escalation.webhook_status,
         })
         if url:
-            from calls import tasks
-
-            transaction.on_commit(lambda: _enqueue(tasks.post_escalation, escalation.pk))
+            transaction.on_commit(lambda: _enqueue("calls.tasks.post_escalation", escalation.pk))
     logger.info("call %s escalated (%s): %s", call_id, source, reason[:200])
     return escalation
+
+
+def do_claim_escalation(escalation_id: int) -> Escalation | None:
+    """Claim a pending escalation for one webhook attempt (never posted twice); None if it is not
+    pending. The dashboard sees the attempt."""
+    with transaction.atomic():
+        claimed = Escalation.objects.filter(
+            pk=escalation_id,
+            webhook_status__in=[Escalation.WebhookStatus.PENDING, Escalation.WebhookStatus.RETRYING],
+        ).update(webhook_status=Escalation.WebhookStatus.POSTING, attempts=F("attempts") + 1)
+        if not claimed:
+            return None
+        escalation = Escalation.objects.select_related("call").get(pk=escalation_id)
+        _publish_escalation_status(escalation)
+    return escalation
+
+
+def do_finish_escalation(escalation_id: int, *, ok: bool, status_code: int | None, final: bool) -> str:
+    """The outcome of a webhook attempt: posted, retrying, or failed for good. Published."""
+    if ok:
+        status = Escalation.WebhookStatus.POSTED
+    else:
+        status = Escalation.WebhookStatus.FAILED if final else Escalation.WebhookStatus.RETRYING
+    fields: dict[str, Any] = {"webhook_status": status, "webhook_response_code": status_code}
+    if ok:
+        fields["posted_at"] = timezone.now()
+    with transaction.atomic():
+        Escalation.objects.filter(pk=escalation_id).update(**fields)
+        _publish_escalation_status(Escalation.objects.get(pk=escalation_id))
+    return str(status)
+
+
+def _publish_escalation_status(escalation: Escalation) -> None:
+    if escalation.call_id is not None:
+        _publish(escalation.call_id, "escalation_status", {
+            "escalation_id": escalation.pk, "webhook_status": escalation.webhook_status,
+            "webhook_response_code": escalation.webhook_response_code, "attempts": escalation.attempts,
+        })
 
 
 def add_usage(total: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
@@ -522,6 +570,14 @@ def do_record_caller_idle(call_id: int, *, ms: int, agent: str = "", item_id: st
             "ms": max(0, int(ms)), "agent": agent, "item_id": item_id, "idle_prompts": count,
         })
     return count
+
+
+def do_claim_summary(call_id: int, claim: str) -> bool:
+    """Claim an ended call's post-call summary for the task run `claim` (a retry of the same run
+    keeps its claim; any other run is refused)."""
+    return bool(Call.objects.filter(pk=call_id, status=Call.Status.ENDED)
+                .filter(Q(summary_task_id="") | Q(summary_task_id=claim))
+                .update(summary_task_id=claim))
 
 
 def do_record_summary(call_id: int, *, kind: str, text: str, disposition: str = "", model: str = "") -> Summary | None:

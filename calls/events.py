@@ -5,13 +5,15 @@ Every published message is an envelope
     {"type": "call.event", "call_id": 12, "seq": 7, "event": {"type": "handoff", "at": "<iso time>", ...}}
 
 where `seq` increases by one per event of the call (stored in Call.last_seq), so a dashboard that
-reconnects can tell what it missed. The fields of each event type are listed in EVENT_FIELDS; the
-tests check every emitted event against it, and `check_event` refuses anything else at publish time.
+reconnects can tell what it missed. Each event type is a pydantic model (EVENT_MODELS: exact types,
+every field required, no other field); `check_event` refuses anything else at publish time.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
 #: The channel-layer message type of a published event (consumer method `call_event`).
 CALL_EVENT = "call.event"
@@ -27,72 +29,210 @@ DASHBOARD_CHANGES = frozenset({"call_started", "call_answered", "handoff", "tool
 
 #: A supervisor's instruction to a live call's consumer (approve, deny, whisper, say, hangup).
 CALL_SUPERVISOR = "call.supervisor"
+#: Ask a live call to recreate its Realtime session now (an operations control; the engine itself
+#: recreates before the session's maximum length and after a drop).
+RECREATE_MESSAGE = "call.recreate"
 
-_NUMBER = (int, float)
-_JSON = (dict, list, str, int, float, bool, type(None))
-_OPT_INT = (int, type(None))
+class Event(BaseModel):
+    """A published event: every field required and of its exact type, nothing else allowed."""
 
-EVENT_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "call_started": {"channel": str, "scenario": str, "agent": str, "spec_hash": str, "caller_id": str},
-    "call_answered": {"channel": str},
-    "session": {"index": int, "state": str, "model": str, "agent": str, "end_reason": str, "gap_ms": _OPT_INT},
-    "transcript": {"item_id": str, "role": str, "text": str, "agent": str, "truncated": bool},
-    "handoff": {
-        "from_agent": str, "to_agent": str, "reason": str, "context": dict, "depth": int,
-        "duration_ms": _OPT_INT, "voice_kept": bool, "fallback": bool,
-    },
-    # The server answered the handoff's session.update after `applied_ms` (or refused it: `error`).
-    "handoff_applied": {"to_agent": str, "depth": int, "applied": bool, "applied_ms": int, "error": str},
-    "tool": {
-        "tool_call_id": str, "name": str, "agent": str, "status": str, "arguments": _JSON, "result": _JSON,
-        "error": str, "duration_ms": _OPT_INT, "approved_by": str,
-    },
-    "guardrail": {"category": str, "text": str, "action": str, "agent": str},
-    "escalation": {"escalation_id": int, "reason": str, "source": str, "agent": str, "webhook_status": str},
-    "usage": {"agent": str, "usage": dict, "cost": str, "call_cost": str},
-    "latency": {"voice_to_voice_ms": int, "p50_ms": int, "p95_ms": int},
-    # The caller said nothing for `ms` (server_vad idle_timeout_ms); `idle_prompts`: the call's count so far.
-    "caller.idle": {"ms": int, "agent": str, "item_id": str, "idle_prompts": int},
-    "summary": {"kind": str, "text": str, "disposition": str},
-    "call_ended": {"reason": str, "cost": str, "duration_ms": int},
-    "supervisor": {"action": str, "by": str, "text": str, "tool_call_id": str},
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    at: str
+
+
+class CallStarted(Event):
+    type: Literal["call_started"]
+    channel: str
+    scenario: str
+    agent: str
+    spec_hash: str
+    caller_id: str
+
+
+class CallAnswered(Event):
+    type: Literal["call_answered"]
+    channel: str
+
+
+class SessionChanged(Event):
+    type: Literal["session"]
+    index: int
+    state: str
+    model: str
+    agent: str
+    end_reason: str
+    gap_ms: int | None
+
+
+class Transcript(Event):
+    type: Literal["transcript"]
+    item_id: str
+    role: str
+    text: str
+    agent: str
+    truncated: bool
+
+
+class Handoff(Event):
+    type: Literal["handoff"]
+    from_agent: str
+    to_agent: str
+    reason: str
+    context: dict[str, Any]
+    depth: int
+    duration_ms: int | None
+    voice_kept: bool
+    fallback: bool
+
+
+class HandoffApplied(Event):
+    """The server answered the handoff's session.update after `applied_ms` (or refused it: `error`)."""
+
+    type: Literal["handoff_applied"]
+    to_agent: str
+    depth: int
+    applied: bool
+    applied_ms: int
+    error: str
+
+
+class Tool(Event):
+    type: Literal["tool"]
+    tool_call_id: str
+    name: str
+    agent: str
+    status: str
+    arguments: JsonValue
+    result: JsonValue
+    error: str
+    duration_ms: int | None
+    approved_by: str
+
+
+class Guardrail(Event):
+    type: Literal["guardrail"]
+    category: str
+    text: str
+    action: str
+    agent: str
+
+
+class Escalation(Event):
+    type: Literal["escalation"]
+    escalation_id: int
+    reason: str
+    source: str
+    agent: str
+    webhook_status: str
+
+
+class EscalationStatus(Event):
+    """A webhook attempt of an escalation: claimed (posting), posted, retrying or failed for good."""
+
+    type: Literal["escalation_status"]
+    escalation_id: int
+    webhook_status: str
+    webhook_response_code: int | None
+    attempts: int
+
+
+class Usage(Event):
+    type: Literal["usage"]
+    agent: str
+    usage: dict[str, Any]
+    cost: str
+    call_cost: str
+
+
+class Latency(Event):
+    type: Literal["latency"]
+    voice_to_voice_ms: int
+    p50_ms: int
+    p95_ms: int
+
+
+class CallerIdle(Event):
+    """The caller said nothing for `ms` (server_vad idle_timeout_ms); `idle_prompts`: the call's count so far."""
+
+    type: Literal["caller.idle"]
+    ms: int
+    agent: str
+    item_id: str
+    idle_prompts: int
+
+
+class SummaryMade(Event):
+    type: Literal["summary"]
+    kind: str
+    text: str
+    disposition: str
+
+
+class CallEnded(Event):
+    type: Literal["call_ended"]
+    reason: str
+    cost: str
+    duration_ms: int
+
+
+class SupervisorActed(Event):
+    type: Literal["supervisor"]
+    action: str
+    by: str
+    text: str
+    tool_call_id: str
+
+
+#: Every published event type and its model.
+EVENT_MODELS: dict[str, type[Event]] = {
+    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in (CallStarted, CallAnswered, SessionChanged, Transcript, Handoff, HandoffApplied, Tool, Guardrail,
+                  Escalation, EscalationStatus, Usage, Latency, CallerIdle, SummaryMade, CallEnded, SupervisorActed)
 }
 
-ENVELOPE_FIELDS: dict[str, type | tuple[type, ...]] = {"type": str, "call_id": int, "seq": int, "event": dict}
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    type: Literal["call.event"]
+    call_id: int
+    seq: int
+    event: dict[str, Any]
 
 
 class EventSchemaError(ValueError):
     pass
 
 
-def _check_fields(what: str, data: dict[str, Any], fields: dict[str, type | tuple[type, ...]]) -> None:
-    missing = sorted(set(fields) - set(data))
-    if missing:
-        raise EventSchemaError(f"{what}: missing {', '.join(missing)}")
-    for name, kind in fields.items():
-        value = data[name]
-        # bool is an int in Python: a field typed int must not accept True/False.
-        if isinstance(value, bool) and kind in (int, _OPT_INT, _NUMBER):
-            raise EventSchemaError(f"{what}: {name} is a bool")
-        if not isinstance(value, kind):
-            raise EventSchemaError(f"{what}: {name} has type {type(value).__name__}")
+def _explain(what: str, error: ValidationError) -> EventSchemaError:
+    """The first problem in words: missing X, unexpected X, X is a bool, X has type T."""
+    problem = error.errors()[0]
+    field = ".".join(str(part) for part in problem["loc"])
+    kind = problem["type"]
+    if kind == "missing":
+        return EventSchemaError(f"{what}: missing {field}")
+    if kind == "extra_forbidden":
+        return EventSchemaError(f"{what}: unexpected {field}")
+    if isinstance(problem.get("input"), bool):
+        return EventSchemaError(f"{what}: {field} is a bool")
+    if kind == "literal_error":
+        return EventSchemaError(f"{what}: {field} {problem.get('input')!r}")
+    return EventSchemaError(f"{what}: {field} has type {type(problem.get('input')).__name__}")
 
 
 def check_event(envelope: dict[str, Any]) -> None:
     """Raise EventSchemaError unless `envelope` is a well-formed published call event."""
-    _check_fields("envelope", envelope, ENVELOPE_FIELDS)
-    if envelope["type"] != CALL_EVENT:
-        raise EventSchemaError(f"envelope: type {envelope['type']!r}")
+    try:
+        Envelope.model_validate(envelope)
+    except ValidationError as error:
+        raise _explain("envelope", error) from None
     event = envelope["event"]
-    event_type = event.get("type")
-    if event_type not in EVENT_FIELDS:
-        raise EventSchemaError(f"unknown event type {event_type!r}")
-    extra = sorted(set(event) - set(EVENT_FIELDS[event_type]) - {"type", "at"})
-    if extra:
-        raise EventSchemaError(f"{event_type}: unexpected {', '.join(extra)}")
-    if not isinstance(event.get("at"), str):
-        raise EventSchemaError(f"{event_type}: missing at")
-    _check_fields(event_type, event, EVENT_FIELDS[event_type])
+    model = EVENT_MODELS.get(event.get("type"))
+    if model is None:
+        raise EventSchemaError(f"unknown event type {event.get('type')!r}")
+    try:
+        model.model_validate(event)
+    except ValidationError as error:
+        raise _explain(str(event["type"]), error) from None
 
 
 # --- What a caller's own call page may see -------------------------------------------------------

@@ -120,7 +120,6 @@ class SessionSegment(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=64, blank=True)
     gap_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Silence while this session was opened.")
-    recreate_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("call", "index")
@@ -184,6 +183,7 @@ class ToolInvocation(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         DENIED = "denied", "Denied"
+        TIMED_OUT = "timed_out", "Timed out"
 
     call = models.ForeignKey(Call, null=True, on_delete=models.SET_NULL, related_name="tool_invocations")
     call_id_ref = models.CharField("function call id", max_length=128, blank=True)

@@ -15,11 +15,10 @@ import httpx
 import openai
 from celery import shared_task
 from django.conf import settings
-from django.db.models import F, Q
 from django.utils import timezone
 
 from calls import actions
-from calls.models import Call, Escalation, SessionSegment, Summary, TranscriptItem
+from calls.models import Call, Summary, TranscriptItem
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +29,6 @@ DISPOSITIONS = (
 
 #: Channel-layer message types the call consumers handle.
 SUMMARY_MESSAGE = "call.summary"
-RECREATE_MESSAGE = "call.recreate"
 HANGUP_MESSAGE = "call.hangup"
 
 SUMMARY_INSTRUCTIONS = (
@@ -103,11 +101,7 @@ def summarize_call(self: Any, call_id: int) -> str:
     """Post-call summary and disposition of an ended call, once."""
     if Summary.objects.filter(call_id=call_id, kind=Summary.Kind.POST_CALL).exists():
         return "exists"
-    claim = self.request.id or "eager"
-    claimed = (Call.objects.filter(pk=call_id, status=Call.Status.ENDED)
-               .filter(Q(summary_task_id="") | Q(summary_task_id=claim))
-               .update(summary_task_id=claim))
-    if not claimed:
+    if not actions.do_claim_summary(call_id, self.request.id or "eager"):
         return "claimed elsewhere"
     turns = list(TranscriptItem.objects.filter(call_id=call_id).order_by("created_at", "id")
                  .values("role", "text", "agent"))
@@ -141,13 +135,9 @@ def summarize_context(self: Any, call_id: int, request_id: str, turns: list[dict
 @shared_task(bind=True, max_retries=5)
 def post_escalation(self: Any, escalation_id: int) -> str:
     """POST an escalation to its webhook. Claimed before posting, so it is never posted twice."""
-    claimed = Escalation.objects.filter(
-        pk=escalation_id,
-        webhook_status__in=[Escalation.WebhookStatus.PENDING, Escalation.WebhookStatus.RETRYING],
-    ).update(webhook_status=Escalation.WebhookStatus.POSTING, attempts=F("attempts") + 1)
-    if not claimed:
+    escalation = actions.do_claim_escalation(escalation_id)
+    if escalation is None:
         return "not pending"
-    escalation = Escalation.objects.select_related("call").get(pk=escalation_id)
     call = escalation.call
     body = {
         "escalation_id": escalation.pk,
@@ -171,47 +161,15 @@ def post_escalation(self: Any, escalation_id: int) -> str:
     except httpx.HTTPError as error:
         status_code, ok = None, False
         logger.warning("escalation %s webhook failed: %s", escalation_id, type(error).__name__)
+    final = self.request.retries >= self.max_retries
+    actions.do_finish_escalation(escalation_id, ok=ok, status_code=status_code, final=final)
     if ok:
-        Escalation.objects.filter(pk=escalation_id).update(
-            webhook_status=Escalation.WebhookStatus.POSTED, webhook_response_code=status_code,
-            posted_at=timezone.now(),
-        )
         logger.info("escalation %s posted (HTTP %s)", escalation_id, status_code)
         return "posted"
-    final = self.request.retries >= self.max_retries
-    Escalation.objects.filter(pk=escalation_id).update(
-        webhook_status=Escalation.WebhookStatus.FAILED if final else Escalation.WebhookStatus.RETRYING,
-        webhook_response_code=status_code,
-    )
     if final:
         logger.error("escalation %s webhook gave up after %s attempts", escalation_id, escalation.attempts)
         return "failed"
     raise self.retry(countdown=min(2 ** self.request.retries, 60))
-
-
-@shared_task
-def recreate_sessions_near_limit() -> list[int]:
-    """Tell live calls whose Realtime session nears its maximum length to recreate it now."""
-    now = timezone.now()
-    margin = settings.SESSION_RECREATE_MARGIN_SECONDS
-    asked = []
-    segments = (SessionSegment.objects.filter(ended_at__isnull=True, recreate_requested_at__isnull=True,
-                                              call__status=Call.Status.ACTIVE)
-                .select_related("call").only("id", "started_at", "call__id", "call__spec"))
-    for segment in segments:
-        limit = int((segment.call.spec.get("limits") or {}).get("max_session_seconds") or 3600)
-        if segment.started_at > now - timedelta(seconds=max(limit - margin, 0)):
-            continue
-        if not SessionSegment.objects.filter(pk=segment.pk, recreate_requested_at__isnull=True).update(
-            recreate_requested_at=now
-        ):
-            continue
-        actions.send_to_call(segment.call_id, {"type": RECREATE_MESSAGE, "reason": "max_session_length",
-                                               "segment": segment.pk})
-        asked.append(segment.call_id)
-    if asked:
-        logger.info("asked calls %s to recreate their sessions ahead of the limit", asked)
-    return asked
 
 
 @shared_task

@@ -1,4 +1,5 @@
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -7,11 +8,25 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from calls.actions import bind_server_loop  # noqa: E402
 from contactcenter.routing import websocket_application  # noqa: E402
 
-application = ProtocolTypeRouter(
+
+class ServerLoop:
+    """Marks every connection with the server's loop: records written on its behalf publish through
+    that loop's ordered sender instead of waiting for the channel layer (calls/actions.py)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        bind_server_loop()
+        return await self.app(scope, receive, send)
+
+
+application = ServerLoop(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": websocket_application(),
     }
-)
+))

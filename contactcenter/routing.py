@@ -13,6 +13,7 @@ from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
+from calls.actions import bind_server_loop
 from calls.consumers import BrowserCallConsumer, TwilioMediaConsumer
 from calls.dashboard_consumers import DashboardCallConsumer, DashboardConsumer
 
@@ -35,6 +36,7 @@ class WebsocketApplication:
         self.browser = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        bind_server_loop()
         path = scope.get("path", "").lstrip("/")
         is_twilio = any(route.pattern.match(path) for route in twilio_websocket_urlpatterns)
         return await (self.twilio if is_twilio else self.browser)(scope, receive, send)

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "contactcenter",
     "agents",
     "calls",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -250,8 +251,6 @@ TWILIO_START_TIMEOUT_SECONDS = env.float("TWILIO_START_TIMEOUT_SECONDS", default
 TWILIO_MAX_PENDING_STREAMS = env.int("TWILIO_MAX_PENDING_STREAMS", default=100)
 # Deepest JSON nesting a dashboard socket parses; deeper frames close the socket with 4400.
 DASHBOARD_MAX_JSON_DEPTH = env.int("DASHBOARD_MAX_JSON_DEPTH", default=32)
-# The beat sweep asks a call to recreate its Realtime session this many seconds before the limit.
-SESSION_RECREATE_MARGIN_SECONDS = env.int("SESSION_RECREATE_MARGIN_SECONDS", default=120)
 # Scenario a phone call runs when /twilio/voice names none and its dialled number reaches none
 # (empty: the first scenario by slug, only while no scenario lists inbound numbers).
 TWILIO_DEFAULT_SCENARIO = env("TWILIO_DEFAULT_SCENARIO", default="")
@@ -269,6 +268,5 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 CELERY_BEAT_SCHEDULE = {
-    "recreate-sessions-near-limit": {"task": "calls.tasks.recreate_sessions_near_limit", "schedule": 30.0},
     "reap-lost-calls": {"task": "calls.tasks.reap_lost_calls", "schedule": 30.0},
 }

@@ -149,6 +149,8 @@ class ToolFinished(EngineEvent):
     duration_ms: float = 0.0
     approved_by: str | None = None
     source: Literal["realtime", "supervisor"] = "realtime"
+    status: Literal["succeeded", "failed", "denied", "timed_out"] = "succeeded"
+    """How the call ended (realtime.tools.ToolOutcome.status): never read from the error's words."""
 
 
 @dataclass

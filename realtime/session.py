@@ -1007,6 +1007,7 @@ class CallSession:
             await self._emit(ev.ToolFinished(
                 name=name, call_id=nested_call, arguments=arguments, agent=supervisor_spec.slug,
                 result=outcome.result, error=outcome.error, duration_ms=outcome.duration_ms, source="supervisor",
+                status=outcome.status or "failed",
             ))
 
         supervisor = Supervisor(
@@ -1050,6 +1051,7 @@ class CallSession:
         await self._emit(ev.ToolFinished(
             name=name, call_id=call_id, arguments=shown, agent=agent_slug, result=outcome.result,
             error=outcome.error, duration_ms=outcome.duration_ms, approved_by=approved_by,
+            status=outcome.status or "failed",
         ))
         await self._emit(ev.Latency(kind="tool", ms=outcome.duration_ms, turn=self._user_turns, detail=name))
         await self._deliver_output(call_id, name, outcome.output_text())
@@ -1064,7 +1066,8 @@ class CallSession:
             approved, approved_by = await self._await_approval(tool, arguments, call_id, agent)
             if not approved:
                 why = "was denied" + (f" by {approved_by}" if approved_by else " (no approval in time)")
-                return ToolOutcome(error=f"the action {tool.name} {why}; tell the caller it cannot be done now", duration_ms=_ms(started)), approved_by
+                return ToolOutcome(error=f"the action {tool.name} {why}; tell the caller it cannot be done now", duration_ms=_ms(started),
+                                   status="denied" if approved_by else "timed_out"), approved_by
         timeout = self.config.tool_timeout_s
         if tool.kind == "builtin" and tool.builtin == "ask_supervisor":
             # The supervisor has its own timeout and answers with a holding line past it.
@@ -1118,7 +1121,7 @@ class CallSession:
         if invalid is not None or target is None:
             why = invalid or "the transfer is not possible right now; keep helping the caller yourself"
             outcome = ToolOutcome(error=why, duration_ms=_ms(started))
-            await self._emit(ev.ToolFinished(name=tool.name, call_id=call_id, arguments=arguments, agent=from_agent.slug, error=why, duration_ms=outcome.duration_ms))
+            await self._emit(ev.ToolFinished(name=tool.name, call_id=call_id, arguments=arguments, agent=from_agent.slug, error=why, duration_ms=outcome.duration_ms, status="failed"))
             await self._deliver_output(call_id, tool.name, outcome.output_text())
             return
         new_agent = self.spec.agent(target)

@@ -35,8 +35,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 SPEC_FORMAT = 1
 
@@ -51,45 +54,47 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-@dataclass(frozen=True)
-class WebhookSpec:
+class _Part(BaseModel):
+    """A part of the spec: immutable; unknown keys of older or newer writers are ignored on reading."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        return cls.model_validate(data)
+
+
+class WebhookSpec(_Part):
     url: str
     method: str = "POST"
     timeout_seconds: float = 5.0
     secret_header: str = ""
     secret_name: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "method": self.method,
-            "timeout_seconds": self.timeout_seconds,
-            "secret_header": self.secret_header,
-            "secret_name": self.secret_name,
-        }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> WebhookSpec:
-        return cls(
-            url=data["url"],
-            method=data.get("method", "POST"),
-            timeout_seconds=float(data.get("timeout_seconds", 5.0)),
-            secret_header=data.get("secret_header", ""),
-            secret_name=data.get("secret_name", ""),
-        )
-
-
-@dataclass(frozen=True)
-class ToolSpec:
+class ToolSpec(_Part):
     name: str
-    description: str
-    parameters: dict[str, Any]
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
     kind: ToolKind
     needs_approval: bool = False
     handler: str = ""
     builtin: str = ""
     webhook: WebhookSpec | None = None
     transfer_to: str = ""
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _no_parameters(cls, value: Any) -> Any:
+        return value or {"type": "object", "properties": {}}
+
+    @field_validator("webhook", mode="before")
+    @classmethod
+    def _no_webhook(cls, value: Any) -> Any:
+        return value or None
 
     def function_tool(self) -> dict[str, Any]:
         """The GA realtime function tool (``session.tools`` entry)."""
@@ -110,46 +115,25 @@ class ToolSpec:
             "strict": False,
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "parameters": self.parameters,
-            "kind": self.kind,
-            "needs_approval": self.needs_approval,
-            "handler": self.handler,
-            "builtin": self.builtin,
-            "webhook": self.webhook.to_dict() if self.webhook else None,
-            "transfer_to": self.transfer_to,
-        }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ToolSpec:
-        return cls(
-            name=data["name"],
-            description=data.get("description", ""),
-            parameters=data.get("parameters") or {"type": "object", "properties": {}},
-            kind=data["kind"],
-            needs_approval=bool(data.get("needs_approval", False)),
-            handler=data.get("handler", ""),
-            builtin=data.get("builtin", ""),
-            webhook=WebhookSpec.from_dict(data["webhook"]) if data.get("webhook") else None,
-            transfer_to=data.get("transfer_to", ""),
-        )
-
-
-@dataclass(frozen=True)
-class AgentSpec:
+class AgentSpec(_Part):
     slug: str
-    name: str
-    kind: AgentKind
-    instructions: str
-    handoff_description: str
-    model: str
-    voice: str
-    tool_choice: str
-    tools: tuple[ToolSpec, ...]
-    session: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    kind: AgentKind = "realtime"
+    instructions: str = ""
+    handoff_description: str = ""
+    model: str = ""
+    voice: str = ""
+    tool_choice: str = "auto"
+    tools: tuple[ToolSpec, ...] = ()
+    session: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {**data, "name": data.get("name") or data.get("slug"), "session": data.get("session") or {}}
+        return data
 
     def tool(self, name: str) -> ToolSpec | None:
         for tool in self.tools:
@@ -161,99 +145,53 @@ class AgentSpec:
         """The client event that makes a Realtime session this agent."""
         return {"type": "session.update", "session": self.session}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "slug": self.slug,
-            "name": self.name,
-            "kind": self.kind,
-            "instructions": self.instructions,
-            "handoff_description": self.handoff_description,
-            "model": self.model,
-            "voice": self.voice,
-            "tool_choice": self.tool_choice,
-            "tools": [t.to_dict() for t in self.tools],
-            "session": self.session,
-        }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AgentSpec:
-        return cls(
-            slug=data["slug"],
-            name=data.get("name", data["slug"]),
-            kind=data.get("kind", "realtime"),
-            instructions=data.get("instructions", ""),
-            handoff_description=data.get("handoff_description", ""),
-            model=data.get("model", ""),
-            voice=data.get("voice", ""),
-            tool_choice=data.get("tool_choice", "auto"),
-            tools=tuple(ToolSpec.from_dict(t) for t in data.get("tools", [])),
-            session=data.get("session") or {},
-        )
-
-
-@dataclass(frozen=True)
-class Limits:
+class Limits(_Part):
     max_handoff_depth: int = 6
     max_session_seconds: int = 3600
     summarize_every_turns: int = 5
     max_call_seconds: int = 3600
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "max_handoff_depth": self.max_handoff_depth,
-            "max_session_seconds": self.max_session_seconds,
-            "summarize_every_turns": self.summarize_every_turns,
-            "max_call_seconds": self.max_call_seconds,
-        }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Limits:
-        return cls(**{k: int(v) for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True)
-class Guardrails:
+class Guardrails(_Part):
     blocked_phrases: tuple[str, ...] = ()
     off_brand_terms: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     # Also send each checked chunk of an answer to the provider's moderation endpoint.
     moderation: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "blocked_phrases": list(self.blocked_phrases),
-            "off_brand_terms": list(self.off_brand_terms),
-            "patterns": list(self.patterns),
-        }
-        if self.moderation:
+    @model_serializer(mode="wrap")
+    def _moderation_only_when_on(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.moderation:
             # Written only when on, so a spec stored before the setting existed keeps its hash.
-            data["moderation"] = True
+            data.pop("moderation", None)
         return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Guardrails:
-        return cls(
-            blocked_phrases=tuple(data.get("blocked_phrases", ())),
-            off_brand_terms=tuple(data.get("off_brand_terms", ())),
-            patterns=tuple(data.get("patterns", ())),
-            moderation=bool(data.get("moderation", False)),
-        )
 
-
-@dataclass(frozen=True)
-class ScenarioSpec:
+class ScenarioSpec(_Part):
     slug: str
-    name: str
+    name: str = ""
     root_agent: str
     agents: dict[str, AgentSpec]
     supervisor_agent: str | None = None
     fallback_agent: str | None = None
-    limits: Limits = field(default_factory=Limits)
-    guardrails: Guardrails = field(default_factory=Guardrails)
+    limits: Limits = Field(default_factory=Limits)
+    guardrails: Guardrails = Field(default_factory=Guardrails)
     # The provider a call fails over to when its upstream cannot be reached: "" (none) or "offline".
     failover_provider: str = ""
     # Where escalations to a human are posted (the contact center's CRM or ticketing); "" for none.
     escalation_webhook_url: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if data.get("format", SPEC_FORMAT) != SPEC_FORMAT:
+                raise ValueError(f"unsupported spec format {data.get('format')!r}")
+            data = {**data, "name": data.get("name") or data.get("slug"),
+                    "limits": data.get("limits") or {}, "guardrails": data.get("guardrails") or {}}
+        return data
 
     def agent(self, slug: str) -> AgentSpec:
         return self.agents[slug]
@@ -268,46 +206,36 @@ class ScenarioSpec:
 
     def body(self) -> dict[str, Any]:
         """Everything that is hashed (the spec without its hash)."""
-        return {
-            "format": SPEC_FORMAT,
-            "slug": self.slug,
-            "name": self.name,
-            "root_agent": self.root_agent,
-            "supervisor_agent": self.supervisor_agent,
-            "fallback_agent": self.fallback_agent,
-            "failover_provider": self.failover_provider,
-            "escalation_webhook_url": self.escalation_webhook_url,
-            "limits": self.limits.to_dict(),
-            "guardrails": self.guardrails.to_dict(),
-            "agents": {slug: agent.to_dict() for slug, agent in sorted(self.agents.items())},
-        }
+        return dict(self.canonical_body)
 
-    @property
+    @cached_property
+    def canonical_body(self) -> dict[str, Any]:
+        """The body, built once."""
+        data = self.model_dump(mode="json")
+        data["agents"] = dict(sorted(data["agents"].items()))
+        return {"format": SPEC_FORMAT, **data}
+
+    @cached_property
     def hash(self) -> str:
-        return hashlib.sha256(canonical_json(self.body()).encode()).hexdigest()
+        """sha256 of the canonical JSON of the body: computed once (the spec is immutable)."""
+        return hashlib.sha256(canonical_json(self.canonical_body).encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.body(), "hash": self.hash}
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A changed copy (tests, failover): its body and hash are computed afresh."""
+        copied = super().model_copy(update=update, deep=deep)
+        for cached in ("canonical_body", "hash"):
+            copied.__dict__.pop(cached, None)
+        return copied
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScenarioSpec:
-        if data.get("format", SPEC_FORMAT) != SPEC_FORMAT:
-            raise ValueError(f"unsupported spec format {data.get('format')!r}")
-        spec = cls(
-            slug=data["slug"],
-            name=data.get("name", data["slug"]),
-            root_agent=data["root_agent"],
-            supervisor_agent=data.get("supervisor_agent"),
-            fallback_agent=data.get("fallback_agent"),
-            failover_provider=data.get("failover_provider", ""),
-            escalation_webhook_url=data.get("escalation_webhook_url", ""),
-            limits=Limits.from_dict(data.get("limits", {})),
-            guardrails=Guardrails.from_dict(data.get("guardrails", {})),
-            agents={slug: AgentSpec.from_dict(a) for slug, a in data["agents"].items()},
-        )
+        spec = cls.model_validate(data)
         if "hash" in data and data["hash"] != spec.hash:
             raise ValueError("spec hash does not match its content")
         return spec

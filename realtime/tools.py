@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -31,11 +31,23 @@ BuiltinHandler = Callable[[dict[str, Any]], Awaitable[Any]]
 MAX_REDIRECTS = 3
 
 
+ToolStatus = Literal["succeeded", "failed", "denied", "timed_out"]
+
+
 @dataclass
 class ToolOutcome:
+    """What a tool call came to. `status` says how it ended: succeeded, failed (an error of the tool
+    or its arguments), denied (a person refused the approval) or timed_out (the tool, or the wait
+    for an approval, ran past its time); it follows from `error` unless given."""
+
     result: Any = None
     error: str | None = None
     duration_ms: float = 0.0
+    status: ToolStatus | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            self.status = "succeeded" if self.error is None else "failed"
 
     @property
     def ok(self) -> bool:
@@ -124,7 +136,8 @@ class ToolRunner:
             json.dumps(result, default=str)
             return ToolOutcome(result=result, duration_ms=_ms_since(started))
         except TimeoutError:
-            error = f"the tool {tool.name} timed out after {timeout_s:g} s"
+            return ToolOutcome(error=f"the tool {tool.name} timed out after {timeout_s:g} s",
+                               duration_ms=_ms_since(started), status="timed_out")
         except ToolError as exc:
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 — a handler's bug must not end the call

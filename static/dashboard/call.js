@@ -68,6 +68,9 @@
       case "escalation":
         return crumb("crumb-escalation", "↑", [" Escalation ", el("strong", {text: e.source}), " ",
           el("span", {class: "meta", text: `webhook ${e.webhook_status}`})], e.reason);
+      case "escalation_status":
+        return el("li", {class: "crumb crumb-minor", text: `· Escalation webhook ${e.webhook_status}` +
+          (e.webhook_response_code ? ` (HTTP ${e.webhook_response_code})` : "") + `, attempt ${e.attempts}`});
       case "supervisor":
         return crumb("crumb-supervisor", "☎", [" Supervisor ", el("strong", {text: e.by}), ` ${DONE[e.action] || e.action}`,
           e.tool_call_id ? el("span", {class: "meta", text: ` ${e.tool_call_id}`}) : null], e.text);

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from calls import actions
-from calls.events import EVENT_FIELDS, EventSchemaError, check_event
+from calls.events import EVENT_MODELS, EventSchemaError, check_event
 from calls.models import Call, Escalation, HandoffEvent, SessionSegment, ToolInvocation, TranscriptItem
 
 SPEC = {"slug": "retail", "root_agent": "authentication", "hash": "a" * 64, "limits": {}, "agents": {}}
@@ -122,7 +122,7 @@ def test_the_schema_refuses_malformed_events(envelope: dict[str, Any], error: st
 
 
 def test_every_event_type_has_a_schema() -> None:
-    assert set(EVENT_FIELDS) >= {"transcript", "handoff", "tool", "usage", "guardrail", "escalation", "call_ended"}
+    assert set(EVENT_MODELS) >= {"transcript", "handoff", "tool", "usage", "guardrail", "escalation", "call_ended"}
 
 
 def test_a_handoff_is_marked_applied_once_and_a_refusal_is_kept(

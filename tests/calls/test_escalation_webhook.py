@@ -102,3 +102,23 @@ def test_the_scenario_escalation_webhook_comes_first(celery_worker: Any, webhook
     posted = wait_for(lambda: Escalation.objects.filter(pk=escalation.pk, webhook_status="posted").first(), 15)
     assert posted is not None
     assert len(scenario_hook.requests) == 1 and tool_hook.requests == []
+
+
+def test_every_webhook_attempt_reaches_the_call_page(celery_worker: Any, webhook: Any, listen: Any) -> None:
+    """A dashboard sees the escalation's webhook go from pending through each attempt to posted."""
+    hook = webhook([503])
+    call = actions.do_start_call(channel=Call.Channel.TWILIO, spec=spec_with_webhook(hook.url), caller_id="+1555")
+    listener = listen(call.pk)
+    escalation = actions.do_escalate(call.pk, reason="caller wants a person", source="caller", agent="front")
+    assert wait_for(lambda: Escalation.objects.filter(pk=escalation.pk, webhook_status="posted").exists(), 15)
+
+    from calls.models import CallEvent
+
+    statuses = [(event["escalation_id"], event["webhook_status"], event["webhook_response_code"], event["attempts"])
+                for event in CallEvent.objects.filter(call_id=call.pk, type="escalation_status")
+                .order_by("seq").values_list("event", flat=True)]
+    assert statuses == [(escalation.pk, "posting", None, 1), (escalation.pk, "retrying", 503, 1),
+                        (escalation.pk, "posting", 503, 2), (escalation.pk, "posted", 200, 2)]
+    published = [m["event"]["webhook_status"] for m in listener.drain(3.0)
+                 if m.get("event", {}).get("type") == "escalation_status"]
+    assert published == ["posting", "retrying", "posting", "posted"]

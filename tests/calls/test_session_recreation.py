@@ -9,8 +9,8 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from calls.events import RECREATE_MESSAGE
 from calls.models import SessionSegment, TranscriptItem, call_group
-from calls.tasks import RECREATE_MESSAGE
 from realtime.server import response
 from tests.calls.conftest import browser_call
 

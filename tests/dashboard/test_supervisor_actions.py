@@ -90,6 +90,21 @@ async def test_approve_resolves_the_tool_and_records_who(live_demo: Any, upstrea
     await close(page)
 
 
+async def test_no_answer_in_time_is_recorded_as_timed_out(
+        live_demo: Any, upstream: Any, operator: Any, supervisor: Any, settings: Any) -> None:
+    """Nobody approved: the tool does not run, and the audit says timed out (not denied by anyone)."""
+    settings.TOOL_APPROVAL_TIMEOUT_SECONDS = 1.0
+    call, page, call_id = await call_waiting_for_approval(upstream, operator, supervisor)
+    finished = await call.wait_event("tool.finished", name="verify_customer")
+    assert "no approval in time" in finished["error"]
+    await page.wait_for(tool_event("timed_out"))
+    row = await database_sync_to_async(ToolInvocation.objects.get)(call_id=call_id, call_id_ref="fc_verify")
+    assert (row.status, row.approved_by) == ("timed_out", "")
+    await call.communicator.send_json_to({"type": "hangup"})
+    await call.wait_closed()
+    await close(page)
+
+
 async def test_deny_then_hang_up(live_demo: Any, upstream: Any, operator: Any, supervisor: Any) -> None:
     call, page, call_id = await call_waiting_for_approval(upstream, operator, supervisor)
     await page.communicator.send_json_to({"type": "action", "action": "deny", "tool_call_id": "fc_verify"})

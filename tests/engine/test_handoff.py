@@ -3,8 +3,6 @@ depth cap, and the call carries on with the transcript intact."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from realtime import events as ev
 from realtime.server import RealtimeServer, function_call, response
 
@@ -138,8 +136,9 @@ async def test_the_contract_fields_travel_with_the_handoff(server: RealtimeServe
     front = spec.agent("front")
     contract = {**TRANSFER_PARAMS, "properties": {**TRANSFER_PARAMS["properties"], "customer_phone": {"type": "string"}},
                 "required": [*TRANSFER_PARAMS["required"], "customer_phone"]}
-    tools = tuple(replace(t, parameters=contract) if t.name == "transfer_to_billing" else t for t in front.tools)
-    spec = replace(spec, agents={**spec.agents, "front": replace(front, tools=tools)})
+    tools = tuple(t.model_copy(update={"parameters": contract}) if t.name == "transfer_to_billing" else t
+                  for t in front.tools)
+    spec = spec.model_copy(update={"agents": {**spec.agents, "front": front.model_copy(update={"tools": tools})}})
     server.script(
         response("Hello."),
         response(function_call("transfer_to_billing", {**SUMMARY, "customer_phone": "+447700900123"})),

@@ -29,3 +29,16 @@ async def test_raw_events_both_directions_with_audio_elided(server: RealtimeServ
     assert {"session.created", "response.created", "response.done"} <= server_types
     assert [e.payload["type"] for e in rec.of(ev.ProtocolEvent) if e.direction == "client"][:2] == ["session.update", "response.create"]
     await session.close()
+
+
+def test_a_spec_hash_is_computed_once_and_a_changed_copy_gets_its_own() -> None:
+    from realtime.spec import ScenarioSpec
+
+    from .factories import retail_spec
+
+    spec = retail_spec()
+    assert spec.hash is spec.hash  # computed once: the same object every time
+    assert ScenarioSpec.from_dict(spec.to_dict()).hash == spec.hash
+    moved = spec.model_copy(update={"failover_provider": "offline"})
+    assert moved.hash != spec.hash and moved.to_dict()["failover_provider"] == "offline"
+    assert ScenarioSpec.from_dict(moved.to_dict()).hash == moved.hash

@@ -4,7 +4,6 @@ upstream cannot be reached; one that does not ends cleanly on the fallback path.
 from __future__ import annotations
 
 import socket
-from dataclasses import replace
 
 from realtime import events as ev
 from realtime.server import RealtimeServer, response
@@ -24,7 +23,7 @@ def unreachable_base_url() -> str:
 
 async def test_unreachable_upstream_fails_over_to_the_offline_provider(server: RealtimeServer) -> None:
     server.script(response("Hello from the local engine."))
-    spec = replace(retail_spec(), failover_provider="offline")
+    spec = retail_spec().model_copy(update={"failover_provider": "offline"})
     config = config_for(server, base_url=unreachable_base_url(), api_key="sk-primary",
                         failover_base_url=server.base_url, failover_api_key=server.api_key or "sk-test")
     rec = Recorder()
@@ -59,7 +58,7 @@ async def test_after_failover_moderation_asks_the_failover_provider(server: Real
 
     server.script(response("Hello."), response("Whoever packed that parcel is an idiot, sorry."),
                   response("Let me arrange a replacement."))
-    spec = replace(retail_spec(guardrails=Guardrails(moderation=True)), failover_provider="offline")
+    spec = retail_spec(guardrails=Guardrails(moderation=True)).model_copy(update={"failover_provider": "offline"})
     config = config_for(server, base_url=unreachable_base_url(), api_key="sk-primary",
                         failover_base_url=server.base_url, failover_api_key=server.api_key or "sk-test")
     rec = Recorder()

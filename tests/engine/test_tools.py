@@ -52,7 +52,7 @@ async def test_python_tool_result_goes_back_to_the_model(server: RealtimeServer)
 async def test_tool_timeout_is_an_output_not_an_exception(server: RealtimeServer) -> None:
     session, rec = await _call(server, "slow_lookup", {}, tool_timeout_s=0.2)
     finished = await rec.wait_type(ev.ToolFinished)
-    assert "timed out" in finished.error
+    assert "timed out" in finished.error and finished.status == "timed_out"
     await _carries_on(session, rec)
     assert "timed out" in _outputs(server)["call_1"]["error"]
 
@@ -60,7 +60,7 @@ async def test_tool_timeout_is_an_output_not_an_exception(server: RealtimeServer
 async def test_tool_error_is_an_output(server: RealtimeServer) -> None:
     session, rec = await _call(server, "broken_lookup", {})
     finished = await rec.wait_type(ev.ToolFinished)
-    assert "inventory database unavailable" in finished.error
+    assert "inventory database unavailable" in finished.error and finished.status == "failed"
     await _carries_on(session, rec)
     assert "RuntimeError" in _outputs(server)["call_1"]["error"]
 
@@ -107,6 +107,7 @@ async def test_approved_tool_runs_and_records_who(server: RealtimeServer) -> Non
     assert await session.resolve_approval("call_1", approved=True, by="alice")
     finished = await rec.wait_type(ev.ToolFinished)
     assert finished.result == {"refunded": 7} and finished.approved_by == "alice"
+    assert finished.status == "succeeded"
     await _carries_on(session, rec)
 
 
@@ -116,14 +117,17 @@ async def test_denied_tool_does_not_run(server: RealtimeServer) -> None:
     await session.resolve_approval("call_1", approved=False, by="bob")
     finished = await rec.wait_type(ev.ToolFinished)
     assert "denied by bob" in finished.error and finished.result is None
+    assert finished.status == "denied"
     await _carries_on(session, rec)
 
 
-async def test_approval_timeout_denies(server: RealtimeServer) -> None:
+async def test_approval_timeout_refuses_and_says_it_timed_out(server: RealtimeServer) -> None:
+    """No approval in time: the tool does not run, and the record says timed out, not denied."""
     session, rec = await _call(server, "issue_refund", {"order_id": 7}, approval_timeout_s=0.2)
     await rec.wait_type(ev.ApprovalRequested)
     finished = await rec.wait_type(ev.ToolFinished)
     assert "no approval in time" in finished.error
+    assert finished.status == "timed_out"
     assert not await session.resolve_approval("call_1", approved=True, by="late")
     await _carries_on(session, rec)
 
