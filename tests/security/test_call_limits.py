@@ -102,6 +102,7 @@ async def test_push_to_talk_is_rate_limited(live_demo: Any, upstream: Any, opera
     settings.CALL_PTT_BURST = 4
     client = await open_call(*await token_and_cookie(operator))
     assert await started(client)
+    await upstream.wait_for_session(timeout=5)
     await asyncio.sleep(0.2)
     before = len(upstream.sessions[0].client_events)
     for n in range(100):
