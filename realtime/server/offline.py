@@ -52,12 +52,13 @@ from realtime.offline import VadConfig as SileroConfig
 from realtime.offline import VoiceActivityDetector as SileroDetector
 from realtime.offline.vad import FRAME_MS, FRAME_SAMPLES
 
-from .app import RealtimeServer
+from .app import ProtocolServer
 from .responders import FunctionCallOutput, Output, ResponseContext, ScriptedResponse, TextOutput
 from .vad import VadConfig, VadEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+S = TypeVar("S", bound=ProtocolServer)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -432,10 +433,18 @@ class PiperSynthesizer:
         return [sound[(i * samples // len(words)) * unit : ((i + 1) * samples // len(words)) * unit] for i in range(len(words))]
 
 
-def offline_server(settings: OfflineSettings | None = None, *, engine: OfflineEngine | None = None, **kwargs: Any) -> RealtimeServer:
-    """A `RealtimeServer` on the offline engine; ``kwargs`` go to `RealtimeServer` (``api_key``,
-    ``validate_outgoing``, ``max_session_seconds``...) and override the engine's parts."""
+def offline_server(
+    settings: OfflineSettings | None = None,
+    *,
+    engine: OfflineEngine | None = None,
+    server_class: type[S] | None = None,
+    **kwargs: Any,
+) -> S:
+    """A `ProtocolServer` (or ``server_class``, e.g. the test peer) on the offline engine;
+    ``kwargs`` go to the server (``api_key``, ``validate_outgoing``, ``max_session_seconds``,
+    ``debug``...) and override the engine's parts."""
     engine = engine or OfflineEngine(settings or OfflineSettings.from_env())
-    server = RealtimeServer(**{**engine.server_kwargs(), **kwargs})
+    cls: Any = server_class or ProtocolServer
+    server: S = cls(**{**engine.server_kwargs(), **kwargs})
     server.engine = engine
     return server
