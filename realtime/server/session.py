@@ -85,12 +85,6 @@ class ActiveResponse:
     cancel_reason: str | None = None
     task: asyncio.Task[None] | None = None
     output: list[Item] = field(default_factory=list)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set on a cancel and on a truncate of the item being generated: whatever the response is
-    waiting for (the responder, the next sentence of speech) is given up at once."""
-
-    def stopped(self, item: Item | None = None) -> bool:
-        return self.cancel.is_set() or (item is not None and item.cut)
 
 
 class RealtimeSession:
@@ -207,7 +201,6 @@ class RealtimeSession:
         if self.active is not None:
             self.active.cancel_reason = self.active.cancel_reason or "client_cancelled"
             self.active.cancel.set()
-            self.active.wake.set()
         if self._expiry is not None and self._expiry is not asyncio.current_task():
             self._expiry.cancel()
         if self._idle_task is not None and self._idle_task is not asyncio.current_task():
@@ -308,7 +301,19 @@ class RealtimeSession:
                 event_id,
             )
         if "model" in upd and upd["model"] != self.config["model"]:
-            raise ClientEventError("invalid_value", "The session model cannot be changed.", "session.model", event_id)
+            # As the API: session.update may change anything but the voice (once audio was sent) and
+            # the model, which the connection chose. The whole update is refused, so say how to fix it.
+            log.warning("session %s: session.update asked for model %r on a %r session", self.id, upd["model"], self.config["model"])
+            raise ClientEventError(
+                "invalid_value",
+                f"The session model cannot be changed: this session runs '{self.config['model']}', chosen when it "
+                f"connected (the URL's ?model=, or the default when the URL has none), and this session.update "
+                f"asks for '{upd['model']}'. Nothing in this update was applied. Connect with "
+                f"/v1/realtime?model={upd['model']} (with the OpenAI Agents SDK: put ?model= in the url of its "
+                "model_config), or leave 'model' out of session.update.",
+                "session.model",
+                event_id,
+            )
         before = json.dumps(self.config["audio"]["input"]["turn_detection"], sort_keys=True)
         merge_session(self.config, upd)
         if json.dumps(self.config["audio"]["input"]["turn_detection"], sort_keys=True) != before:
@@ -416,8 +421,9 @@ class RealtimeSession:
         content[index]["transcript"] = item.heard_transcript(content[index].get("transcript") or "", kept)
         active = self.active
         if active is not None and item in active.output and item.data.get("status") == "in_progress":
-            item.cut = True  # still being generated: not one more delta for it
-            active.wake.set()
+            # still being generated: the response goes on (a response.cancel may follow) but not
+            # one more delta of this item is sent
+            item.cut = True
         await self.emit(
             {"type": "conversation.item.truncated", "item_id": item.id, "content_index": index, "audio_end_ms": end_ms}
         )
@@ -740,7 +746,6 @@ class RealtimeSession:
         if self.active is not None and not self.active.cancel.is_set():
             self.active.cancel_reason = reason
             self.active.cancel.set()
-            self.active.wake.set()
 
     def _start_response(self, params: dict[str, Any], event_id: str | None) -> None:
         active = ActiveResponse(new_id("resp"), params.get("conversation", "auto") != "none")
@@ -772,18 +777,18 @@ class RealtimeSession:
     async def _pause(self, active: ActiveResponse, delay_ms: float) -> None:
         if delay_ms > 0:
             try:
-                await asyncio.wait_for(active.wake.wait(), delay_ms / 1000)
+                await asyncio.wait_for(active.cancel.wait(), delay_ms / 1000)
             except TimeoutError:
                 pass
         else:
             await asyncio.sleep(0)
 
     async def _unless_stopped(self, active: ActiveResponse, awaitable: Any) -> tuple[bool, Any]:
-        """Await ``awaitable`` unless the response is cancelled (or its item cut) first:
-        (True, result), or (False, None) with the awaitable cancelled."""
+        """Await ``awaitable`` unless the response is cancelled first: (True, result), or
+        (False, None) with the awaitable cancelled."""
         task = asyncio.ensure_future(awaitable)
-        if not active.wake.is_set():
-            waker = asyncio.ensure_future(active.wake.wait())
+        if not active.cancel.is_set():
+            waker = asyncio.ensure_future(active.cancel.wait())
             try:
                 await asyncio.wait({task, waker}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -864,8 +869,10 @@ class RealtimeSession:
                     words = []
                 for start in range(0, len(words), step):
                     await self._pause(active, plan.delay_ms)
-                    if active.stopped(item) or self.closed:
+                    if active.cancel.is_set() or self.closed:
                         break
+                    if item.cut:
+                        continue
                     delta = (" " if start else "") + " ".join(words[start : start + step])
                     said += delta
                     if spoken:
@@ -881,8 +888,6 @@ class RealtimeSession:
                         await self.emit({"type": "response.output_text.delta", **common, "delta": delta})
                 if item.cut:  # truncated while generated: it ends with what the caller heard
                     said = part["transcript"]
-                    if not active.cancel.is_set():
-                        active.wake.clear()
                 if spoken:
                     await self.emit({"type": "response.output_audio.done", **common})
                     await self.emit({"type": "response.output_audio_transcript.done", **common, "transcript": said})
@@ -955,8 +960,10 @@ class RealtimeSession:
             while True:
                 # the next piece may still be synthesising: a cancel or a cut does not wait for it
                 got, piece = await self._unless_stopped(active, anext(pieces, None))
-                if not got or piece is None or active.stopped(item) or self.closed:
+                if not got or piece is None or active.cancel.is_set() or self.closed:
                     break
+                if item.cut:
+                    continue
                 text_piece, sound = piece
                 sounds = [sound[i : i + step] for i in range(0, len(sound), step)] or [b""]
                 words = text_piece.split(" ")
@@ -964,7 +971,7 @@ class RealtimeSession:
                     words = words[1:]
                     words[0] = " " + words[0]
                 for n, sound_chunk in enumerate(sounds):
-                    if active.stopped(item) or self.closed:
+                    if active.cancel.is_set() or item.cut or self.closed:
                         break
                     lo, hi = n * len(words) // len(sounds), (n + 1) * len(words) // len(sounds)
                     delta = " ".join(words[lo:hi])
