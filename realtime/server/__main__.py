@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         server = server_class(**common)
     server.host, server.port = args.host, args.port
 
-    def ready() -> None:
+    def ready(host: str, port: int) -> None:
+        server.host, server.port = host, port
         logger.info("serving %s (HTTP %s, %s engine%s)", server.url, server.base_url, args.engine, ", test peer" if args.test_peer else "")
 
     max_seconds = args.max_session_seconds if args.max_session_seconds > 0 else 86400.0

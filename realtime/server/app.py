@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -53,6 +54,46 @@ MAX_REQUEST_BODY = 8 * 1024 * 1024
 MAX_CLIENT_SECRETS = 10_000
 """Unexpired client secrets held at once; past it minting answers 429 until some expire."""
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+_last_trim = 0.0
+_trim_pending = False
+
+
+def _deferred_trim() -> None:
+    global _trim_pending
+    _trim_pending = False
+    release_freed_memory()
+
+
+def release_freed_memory(min_interval: float = 1.0) -> None:
+    """Hand freed heap memory back to the system (glibc's ``malloc_trim``), at most once per
+    ``min_interval`` seconds. Without it, the buffers of a large frame or a long call stay in the
+    process's heap after they are freed (glibc raises its mmap threshold after a large free, so
+    later large buffers come from the heap, which it does not shrink on its own)."""
+    global _last_trim, _trim_pending
+    now = time.monotonic()
+    if now - _last_trim < min_interval:
+        if not _trim_pending:  # once the interval is over, then
+            _trim_pending = True
+            asyncio.get_running_loop().call_later(min_interval, _deferred_trim)
+        return
+    _last_trim = now
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
 
 
 def is_loopback(host: str) -> bool:
@@ -197,9 +238,11 @@ class ProtocolServer:
         self.sessions.append(session)
 
     def session_closed(self, session: RealtimeSession) -> None:
-        """A closed session is dropped: nothing of it stays in the server."""
+        """A closed session is dropped: nothing of it stays in the server, and the memory it freed
+        goes back to the system."""
         with contextlib.suppress(ValueError):
             self.sessions.remove(session)
+        release_freed_memory()
 
     def record_request(self, kind: str, payload: dict[str, Any]) -> None:
         """An HTTP request answered (``responses``, ``moderations``); production keeps nothing."""

@@ -124,8 +124,22 @@ class OfflineEngine:
 
         load_session()
         speech = self.synthesizer.synthesize_sentence("Hello, this is a warm up.")
-        self.recognizer.transcribe(codecs.pcm16_to_float32(codecs.resample(speech, 24000, 16000)))
-        SileroDetector(SileroConfig()).feed(np.zeros(FRAME_SAMPLES * 2, dtype=np.float32))
+        samples = codecs.pcm16_to_float32(codecs.resample(speech, 24000, 16000))
+        self.recognizer.transcribe(samples)
+        # Each worker thread runs the models once now: its first inference is slow, and the memory
+        # a thread takes for them (its own allocator arena) is taken here, not by the second call.
+        barrier = threading.Barrier(self.settings.workers)
+
+        def warm() -> None:
+            barrier.wait(timeout=120)
+            self.synthesizer.synthesize_sentence(
+                "Thank you for calling, your order left our warehouse this morning and should arrive within three working days."
+            )
+            codecs.encode_from_pcm16_24k(speech, codecs.PCMU)
+
+        for future in [self.cpu.submit(warm) for _ in range(self.settings.workers)]:
+            future.result()
+        self.vad_pool.submit(lambda: SileroDetector(SileroConfig()).feed(samples[: FRAME_SAMPLES * 20])).result()
         return time.perf_counter() - t0
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:

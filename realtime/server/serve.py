@@ -40,9 +40,10 @@ def serve(
     ping_interval: float = 20.0,
     ping_timeout: float = 30.0,
     connect_timeout: float = 10.0,
-    ready: Callable[[], None] | None = None,
+    ready: Callable[[str, int], None] | None = None,
 ) -> None:
-    """Run ``app`` on ``host:port`` until stopped (SIGINT/SIGTERM). Blocks: it runs the reactor."""
+    """Run ``app`` on ``host:port`` until stopped (SIGINT/SIGTERM). Blocks: it runs the reactor.
+    ``ready(host, port)`` is called once it listens (the port chosen when ``port`` is 0)."""
     from daphne.server import Server  # type: ignore[import-untyped]
     from twisted.internet import reactor as _reactor
 
@@ -70,7 +71,7 @@ def serve(
 
         factory.buildProtocol = build_with_deadline
         if ready is not None:
-            ready()
+            ready(*(server.listening_addresses[0] if server.listening_addresses else (host, port)))
 
     server = Server(
         app,
