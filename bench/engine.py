@@ -20,8 +20,7 @@ from typing import Any
 
 from realtime import events as ev
 from realtime.config import EngineConfig
-from realtime.server import response
-from realtime.server.app import RealtimeServer
+from realtime.server import RealtimeServer, response
 from realtime.server.testing import running_server
 from realtime.session import CallSession
 from realtime.spec import AgentSpec, Guardrails, Limits, ScenarioSpec

@@ -29,6 +29,7 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 from realtime import audio
+from realtime.server import RealtimeServer
 from realtime.server.offline import OfflineEngine, OfflineSettings, offline_server
 from realtime.server.session import RealtimeSession
 from realtime.server.testing import TEST_API_KEY
@@ -161,7 +162,8 @@ async def main(args: argparse.Namespace) -> None:
         pcm = (engine.synthesizer.synthesize_all(text) * 0.6).astype("int16")
         silence = bytes([0xFF]) * audio.ms_to_bytes(1000, FMT)  # mu-law silence
         speech.append(silence[: audio.ms_to_bytes(300, FMT)] + audio.encode_from_pcm16_24k(pcm, FMT) + silence)
-    server = offline_server(engine=engine, api_key=TEST_API_KEY, max_session_seconds=600.0)
+    # the test peer on the engine: it keeps each session and its event times for the breakdown
+    server = offline_server(engine=engine, server_class=RealtimeServer, api_key=TEST_API_KEY, max_session_seconds=600.0)
     await server.start("127.0.0.1", 0)
     responder: Any = server.deps.responder
     transcriber: Any = server.deps.transcriber

@@ -1,20 +1,34 @@
 """Local OpenAI Realtime GA protocol server: the offline engine (the CLI default) and the test peer.
 
+Two roles, two classes:
+
+- `ProtocolServer` (`app`) and `RealtimeSession` (`session`): the production server. A session
+  holds the protocol rules, the conversation, the input buffer (at most 15 MiB, as the API caps
+  it), VAD, and the responder, transcriber and synthesizer; the server holds live sessions only
+  and unexpired client secrets. Event logs are kept only with ``debug=True``.
+- ``RealtimeServer`` (`peer`, loaded lazily from here): the test peer, a `ProtocolServer` with
+  recording, scripts and faults. Production code never imports it.
+
 Engines: ``python -m realtime.server`` runs the OFFLINE ENGINE (`offline`: Silero VAD, faster-whisper,
-the deterministic dialogue policy, piper speech; ``--engine scripted`` or
-``REALTIME_SERVER_ENGINE=scripted`` gives the scripted test peer). Offline flags: ``--workers``,
-``--max-sessions``, ``--stt-model`` (env ``REALTIME_OFFLINE_*``, see `offline`). In-process:
-``offline_server(OfflineSettings(...), **server_kwargs)`` from `realtime.server.offline`; tests keep
-constructing ``RealtimeServer(...)`` with scripted responders. Every session keeps
-``voice_to_voice_ms`` (speech_stopped sent -> first audio delta sent) and ``event_times``.
+the deterministic dialogue policy, piper speech) under daphne (`serve`); ``--engine scripted``
+(or ``REALTIME_SERVER_ENGINE=scripted``) answers without models ("I heard: ..."), and
+``--test-peer`` serves the test peer (faults from ``--fault`` and ``?fault=`` only then). Offline
+flags: ``--workers``, ``--max-sessions``, ``--stt-model`` (env ``REALTIME_OFFLINE_*``, see
+`offline`). In-process: ``offline_server(OfflineSettings(...), **server_kwargs)`` from
+`realtime.server.offline` (``server_class=RealtimeServer`` for the test peer on the offline
+engine); tests construct ``RealtimeServer(...)`` with scripted responders. Every session keeps
+its last ``voice_to_voice_ms`` (speech_stopped sent -> first audio delta sent).
 
 Run: ``python -m realtime.server --host 127.0.0.1 --port 8765 [--api-key KEY]
-[--max-session-seconds 3600] [--fault delay_ms:20] [--validate]``. Serves
+[--max-session-seconds 3600] [--validate] [--debug] [--header-timeout 10] [--idle-timeout 60]
+[--test-peer [--fault delay_ms:20]]``. ``--api-key`` (or ``REALTIME_SERVER_API_KEY``) is required
+when ``--host`` is not a loopback address. Serves
 
 - ``ws://HOST:PORT/v1/realtime?model=...`` — the Realtime GA protocol. Bearer auth: the server's
-  API key (any non-empty key when none is configured) or an unexpired ephemeral ``ek_...``
-  secret (also accepted as the browser subprotocol ``openai-insecure-api-key.<key>``); otherwise
-  HTTP 401 before the upgrade. Query ``fault=...`` injects faults for that session.
+  API key (any non-empty key when none is configured, loopback only) or an unexpired ephemeral
+  ``ek_...`` secret (also accepted as the browser subprotocol ``openai-insecure-api-key.<key>``);
+  otherwise HTTP 401 before the upgrade (403 under daphne, which cannot send a body there).
+  Test peer only: query ``fault=...`` injects faults for that session.
 - ``POST /v1/realtime/client_secrets`` — mints an ``ek_`` secret (``expires_after.seconds``,
   default 60 s) whose ``session`` config seeds sessions opened with it.
 - ``POST /v1/responses`` — non-streaming Responses API; outputs come from ``server.script_text``
@@ -49,7 +63,8 @@ default `DefaultResponder`: "I heard: ..."), ``text_responder`` (for /v1/respons
 ``vad_factory`` (default `EnergyVAD`), ``max_session_seconds`` (float; at the limit an ``error``
 ``session_expired`` then close 1001), ``faults`` (defaults for new sessions),
 ``validate_outgoing`` (check each server event against the package's union),
-``default_model``, ``client_secret_ttl``. The server object is itself the ASGI app.
+``default_model``, ``client_secret_ttl``, ``debug`` (event logs). The server object is itself the
+ASGI app. Only the test peer takes ``faults`` and has the scripting and recording methods above.
 
 Responses (`responders`): ``response(*outputs, delay_ms=0, words_per_delta=1, ms_per_word=200)``
 where outputs are strings / ``text("...")`` (audio + transcript when the response's modality is
@@ -85,8 +100,12 @@ Behaviour notes: items are announced with ``conversation.item.added`` / ``.done`
 ``conversation.item.created`` is not sent). Committed user audio is announced with
 ``transcript: null``; when ``audio.input.transcription`` is set, transcription delta/completed
 follow. ``audio_end_ms`` of speech_stopped is the end of the last voiced 10 ms frame; the
-committed item holds the whole buffer up to the stop. Truncation drops the item's transcript (as
-the API does). ``semantic_vad`` maps to the energy VAD (eagerness low/auto/high -> 1000/500/300 ms
+committed item holds the whole buffer up to the stop (with turn detection on, audio older than the
+15 MiB cap is dropped; with it off, an append past the cap is refused with
+``input_audio_buffer_full``). Truncation cuts the item's transcript to the words whose audio was
+heard (the API keeps no text the caller did not hear); a truncate of an item still being generated
+also stops its audio at once. ``response.cancel`` ends the response at once, without waiting for
+the responder or the next sentence of speech. ``semantic_vad`` maps to the energy VAD (eagerness low/auto/high -> 1000/500/300 ms
 of silence). Not implemented yet: MCP tools, images, ``output_audio_buffer.clear`` (WebRTC-only;
 refused over WebSocket), streaming /v1/responses.
 
@@ -106,8 +125,9 @@ of what was written, possibly equal). It fires once per response or speech, neve
 response.
 """
 
-from .app import RealtimeServer
-from .faults import Faults, parse_faults
+from typing import Any
+
+from .app import ProtocolServer
 from .moderation import Moderator
 from .responders import (
     DefaultResponder,
@@ -134,6 +154,8 @@ __all__ = [
     "Faults",
     "FunctionCallOutput",
     "Moderator",
+    "PeerSession",
+    "ProtocolServer",
     "RealtimeServer",
     "RealtimeSession",
     "Responder",
@@ -152,3 +174,14 @@ __all__ = [
     "response",
     "text",
 ]
+
+_TEST_PEER = {"RealtimeServer": "peer", "PeerSession": "peer", "Faults": "faults", "parse_faults": "faults"}
+
+
+def __getattr__(name: str) -> Any:
+    """The test peer's names, imported only when asked for (production never asks)."""
+    if name in _TEST_PEER:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_TEST_PEER[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

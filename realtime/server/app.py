@@ -1,10 +1,18 @@
-"""`RealtimeServer`: the ASGI app (WebSocket /v1/realtime, POST /v1/realtime/client_secrets,
-POST /v1/responses, POST /v1/moderations, OpenAI SIP's /v1/realtime/calls/{call_id}/... and the `?call_id=` sideband)
-plus in-process start/stop on the tiny server of `asgi.py`."""
+"""`ProtocolServer`: the production ASGI app (WebSocket /v1/realtime, POST /v1/realtime/client_secrets,
+POST /v1/responses, POST /v1/moderations, OpenAI SIP's /v1/realtime/calls/{call_id}/... and the
+`?call_id=` sideband), served by daphne from the CLI (`serve.py`) or in-process on the small server
+of `asgi.py` (``await server.start(host, port)``).
+
+It holds only live sessions (a closed one is dropped), unexpired client secrets, and nothing of
+the HTTP requests it answered. The test peer (`peer.RealtimeServer`) subclasses it through the
+hooks below (``create_session``, ``session_options``, ``session_opened``, ``session_closed``,
+``record_request``, ``refuse``); nothing here imports it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -18,16 +26,13 @@ from openai.types.realtime import RealtimeSessionCreateRequest
 from pydantic import ValidationError
 
 from .asgi import ASGIServer, Message, Scope
-from .faults import Faults, parse_faults
 from .moderation import ModerationRefused, Moderator, check_response
 from .responders import (
     DefaultResponder,
     FunctionCallOutput,
     Responder,
     ResponseContext,
-    ScriptedResponder,
     ScriptedTranscriber,
-    ScriptQueue,
     Synthesizer,
     TextOutput,
     ToneSynthesizer,
@@ -43,6 +48,64 @@ log = logging.getLogger(__name__)
 
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+MAX_REQUEST_BODY = 8 * 1024 * 1024
+"""HTTP request bodies (/v1/responses, client secrets...) larger than this get 413."""
+MAX_CLIENT_SECRETS = 10_000
+"""Unexpired client secrets held at once; past it minting answers 429 until some expire."""
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+_last_trim = 0.0
+_trim_pending = False
+
+
+def _deferred_trim() -> None:
+    global _trim_pending
+    _trim_pending = False
+    release_freed_memory()
+
+
+def release_freed_memory(min_interval: float = 1.0) -> None:
+    """Hand freed heap memory back to the system (glibc's ``malloc_trim``), at most once per
+    ``min_interval`` seconds. Without it, the buffers of a large frame or a long call stay in the
+    process's heap after they are freed (glibc raises its mmap threshold after a large free, so
+    later large buffers come from the heap, which it does not shrink on its own)."""
+    global _last_trim, _trim_pending
+    now = time.monotonic()
+    if now - _last_trim < min_interval:
+        if not _trim_pending:  # once the interval is over, then
+            _trim_pending = True
+            asyncio.get_running_loop().call_later(min_interval, _deferred_trim)
+        return
+    _last_trim = now
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine."""
+    import ipaddress
+
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -78,7 +141,7 @@ def _api_error(message: str, code: str | None, param: str | None = None, kind: s
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-class RealtimeServer:
+class ProtocolServer:
     """The protocol server. An ASGI app (``await server(scope, receive, send)``) that can also run
     itself: ``await server.start(host="127.0.0.1", port=0)`` then ``server.url`` / ``server.base_url``."""
 
@@ -92,42 +155,36 @@ class RealtimeServer:
         synthesizer: Synthesizer | None = None,
         vad_factory: Callable[[], VoiceActivityDetector] = EnergyVAD,
         max_session_seconds: float | None = 3600.0,
-        faults: Faults | None = None,
         validate_outgoing: bool = False,
         default_model: str = DEFAULT_MODEL,
         client_secret_ttl: int = 60,
         max_sessions: int | None = None,
         moderation_terms: Mapping[str, Iterable[str]] | None = None,
+        debug: bool = False,
     ) -> None:
         self.api_key = api_key
         self.max_sessions = max_sessions
         self.engine: Any = None
         """The offline engine behind the pluggable parts, when there is one (`offline_server`)."""
-        self.queue = ScriptQueue()
-        self.text_queue = ScriptQueue()
-        self.transcripts = ScriptedTranscriber()
         self.deps = SessionDeps(
             responder=responder or DefaultResponder(),
-            transcriber=transcriber or self.transcripts,
+            transcriber=transcriber or ScriptedTranscriber(),  # no transcriber: no transcripts
             synthesizer=synthesizer or ToneSynthesizer(),
             vad_factory=vad_factory,
-            global_queue=self.queue,
             validate_outgoing=validate_outgoing,
+            debug=debug,
         )
-        self.text_responder: Responder = ScriptedResponder(self.text_queue, fallback=text_responder or DefaultResponder())
+        self.text_responder: Responder = text_responder or DefaultResponder()
         self.max_session_seconds = max_session_seconds
-        self.faults = faults or Faults()
         self.default_model = default_model
         self.client_secret_ttl = client_secret_ttl
         self.secrets: dict[str, ClientSecret] = {}
+        """Unexpired client secrets (expired ones are purged whenever one is minted or checked)."""
         self.sessions: list[RealtimeSession] = []
-        self.responses_requests: list[dict[str, Any]] = []
+        """The live sessions (the test peer keeps closed ones too)."""
         self.moderation = Moderator(moderation_terms)
         """The classifier behind ``POST /v1/moderations``; ``moderation.flag(category, *terms)``."""
-        self.moderation_requests: list[dict[str, Any]] = []
-        self.refused: list[str] = []
         self.sip = SipCalls()
-        self._new_session = asyncio.Condition()
         self._server: ASGIServer | None = None
         self.host = "127.0.0.1"
         self.port = 0
@@ -137,18 +194,6 @@ class RealtimeServer:
     def validation_failures(self) -> list[str]:
         """Server events that did not validate (only collected with ``validate_outgoing=True``)."""
         return self.deps.validation_failures
-
-    def script(self, *responses: Any) -> None:
-        """Queue Realtime responses for any session (after that session's own queue)."""
-        self.queue.extend(responses)
-
-    def script_text(self, *responses: Any) -> None:
-        """Queue outputs for ``POST /v1/responses`` (text and function calls)."""
-        self.text_queue.extend(responses)
-
-    def add_transcripts(self, *texts: str) -> None:
-        """Queue transcripts for committed user audio (any session, after its own queue)."""
-        self.transcripts.extend(texts)
 
     def incoming_sip_call(self, from_: str = "+15550100000", to: str = "+15550199999",
                           headers: dict[str, str] | None = None) -> SipCall:
@@ -163,7 +208,7 @@ class RealtimeServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> RealtimeServer:
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> ProtocolServer:
         self._server = ASGIServer(self)
         self.host, self.port = await self._server.start(host, port)
         return self
@@ -180,11 +225,30 @@ class RealtimeServer:
         assert self._server is not None
         await self._server.serve_forever()
 
-    async def wait_for_session(self, count: int = 1, timeout: float = 5.0) -> RealtimeSession:
-        """Wait until ``count`` sessions have connected; return the ``count``-th."""
-        async with self._new_session:
-            await asyncio.wait_for(self._new_session.wait_for(lambda: len(self.sessions) >= count), timeout)
-        return self.sessions[count - 1]
+    # ------------------------------------------------------------------ hooks (the test peer's)
+    def create_session(self, transport: Any, **kwargs: Any) -> RealtimeSession:
+        return RealtimeSession(transport, self.deps, **kwargs)
+
+    def session_options(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """Extra keyword arguments for `create_session` from the URL query; ValueError refuses
+        the connection with 400. Production reads nothing from the query but the model."""
+        return {}
+
+    async def session_opened(self, session: RealtimeSession) -> None:
+        self.sessions.append(session)
+
+    def session_closed(self, session: RealtimeSession) -> None:
+        """A closed session is dropped: nothing of it stays in the server, and the memory it freed
+        goes back to the system."""
+        with contextlib.suppress(ValueError):
+            self.sessions.remove(session)
+        release_freed_memory()
+
+    def record_request(self, kind: str, payload: dict[str, Any]) -> None:
+        """An HTTP request answered (``responses``, ``moderations``); production keeps nothing."""
+
+    def refuse(self, reason: str) -> None:
+        log.info("refused: %s", reason)
 
     # ------------------------------------------------------------------ auth
     def _bearer(self, scope: Scope) -> str | None:
@@ -205,6 +269,7 @@ class RealtimeServer:
         if not token:
             return False, None
         if allow_ephemeral and token.startswith("ek_"):
+            self._purge_secrets()
             secret = self.secrets.get(token)
             if secret is not None and secret.expires_at > time.time():
                 return True, secret
@@ -240,17 +305,17 @@ class RealtimeServer:
             status, body = _json_response_body(
                 401, _api_error("Incorrect API key provided or missing Authorization header.", "invalid_api_key")
             )
-        faults = self.faults.copy()
+        options: dict[str, Any] = {}
         if not status:
             try:
-                faults = parse_faults(query.get("fault", []), self.faults)
+                options = self.session_options(query)
             except ValueError as exc:
                 status, body = _json_response_body(400, _api_error(str(exc), "invalid_value", "fault"))
         sip_call: SipCall | None = None
         if not status and query.get("call_id"):
             sip_call, status, body = self.sip.sideband(query["call_id"][0])
         if status:
-            self.refused.append(f"{status} {path}")
+            self.refuse(f"{status} {path}")
             if "websocket.http.response" in (scope.get("extensions") or {}):
                 await send({"type": "websocket.http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
                 await send({"type": "websocket.http.response.body", "body": body})
@@ -262,7 +327,7 @@ class RealtimeServer:
         live = sum(1 for s in self.sessions if not s.closed)
         if self.max_sessions is not None and live >= self.max_sessions:
             # Refuse the new call rather than slow every call down: the client sees why, then 1013.
-            self.refused.append(f"capacity {path}")
+            self.refuse(f"capacity {path}")
             error = {
                 "type": "error",
                 "event_id": new_id("event"),
@@ -281,22 +346,15 @@ class RealtimeServer:
         initial = secret.session if secret is not None else None
         if sip_call is not None and sip_call.accepted_session is not None:
             model, initial = sip_call.accepted_session.get("model") or self.default_model, sip_call.accepted_session
-        session = RealtimeSession(
-            _ASGITransport(send, scope),
-            self.deps,
-            model=model,
-            faults=faults,
-            max_seconds=self.max_session_seconds,
-            initial_session=initial,
+        session = self.create_session(
+            _ASGITransport(send, scope), model=model, max_seconds=self.max_session_seconds, initial_session=initial, **options
         )
         if sip_call is not None:
             sip_call.sessions.append(session)
-        async with self._new_session:
-            self.sessions.append(session)
-            self._new_session.notify_all()
-        await session.start()
+        await self.session_opened(session)
         closed_wait = asyncio.ensure_future(session.closed_event.wait())
         try:
+            await session.start()
             while not session.closed:
                 recv = asyncio.ensure_future(receive())
                 done, _ = await asyncio.wait({recv, closed_wait}, return_when=asyncio.FIRST_COMPLETED)
@@ -313,15 +371,24 @@ class RealtimeServer:
         finally:
             closed_wait.cancel()
             session.disconnected()
-            await session.shutdown()
+            try:
+                await session.shutdown()
+            finally:
+                self.session_closed(session)
 
-    async def _read_body(self, receive: Receive) -> bytes:
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The request body, or None when it is larger than `MAX_REQUEST_BODY`."""
         chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
                 break
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_REQUEST_BODY:
+                return None
+            chunks.append(chunk)
             if not message.get("more_body"):
                 break
         return b"".join(chunks)
@@ -342,28 +409,33 @@ class RealtimeServer:
                     401, _api_error("Incorrect API key provided or missing Authorization header.", "invalid_api_key")
                 )
             else:
-                raw = await self._read_body(receive)
-                try:
-                    payload = json.loads(raw or b"{}")
-                    if not isinstance(payload, dict):
-                        raise TypeError("body must be an object")
-                except (TypeError, ValueError) as exc:
-                    status, body = _json_response_body(400, _api_error(f"Invalid JSON body: {exc}", "invalid_json"))
-                else:
-                    if path.endswith("/client_secrets"):
-                        status, body = self._client_secret(payload)
-                    elif path.endswith("/moderations"):
-                        status, body = self._moderations(payload)
-                    else:
-                        status, body = await self._responses(payload)
+                status, body = await self._api_request(path, receive)
         await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})
+
+    async def _api_request(self, path: str, receive: Receive) -> tuple[int, bytes]:
+        raw = await self._read_body(receive)
+        if raw is None:
+            return _json_response_body(413, _api_error(f"The request body is larger than {MAX_REQUEST_BODY} bytes.", "request_too_large"))
+        try:
+            payload = json.loads(raw or b"{}")
+            if not isinstance(payload, dict):
+                raise TypeError("body must be an object")
+        except (TypeError, ValueError) as exc:
+            return _json_response_body(400, _api_error(f"Invalid JSON body: {exc}", "invalid_json"))
+        if path.endswith("/client_secrets"):
+            return self._client_secret(payload)
+        if path.endswith("/moderations"):
+            return self._moderations(payload)
+        return await self._responses(payload)
 
     async def _sip_request(self, scope: Scope, receive: Receive, path: str) -> tuple[int, bytes]:
         if not self._check_key(self._bearer(scope), allow_ephemeral=False)[0]:
             return _json_response_body(
                 401, _api_error("Incorrect API key provided or missing Authorization header.", "invalid_api_key"))
         raw = await self._read_body(receive)
+        if raw is None:
+            return _json_response_body(413, _api_error(f"The request body is larger than {MAX_REQUEST_BODY} bytes.", "request_too_large"))
         try:
             payload = json.loads(raw or b"{}")
         except ValueError as exc:
@@ -386,6 +458,13 @@ class RealtimeServer:
         ttl = (payload.get("expires_after") or {}).get("seconds", self.client_secret_ttl)
         if not isinstance(ttl, int) or not 1 <= ttl <= 7200:
             return _json_response_body(400, _api_error("expires_after.seconds must be 1..7200.", "invalid_value", "expires_after.seconds"))
+        self._purge_secrets()
+        if len(self.secrets) >= MAX_CLIENT_SECRETS:
+            return _json_response_body(
+                429,
+                _api_error(f"Too many unexpired client secrets ({MAX_CLIENT_SECRETS}); try again when some expire.",
+                           "rate_limit_exceeded", kind="rate_limit_error"),
+            )
         now = time.time()
         value = "ek_" + secrets.token_hex(16)
         model = session_req.get("model") or self.default_model
@@ -394,8 +473,13 @@ class RealtimeServer:
         self.secrets[value] = ClientSecret(value, now + ttl, session_req)
         return _json_response_body(200, {"value": value, "expires_at": int(now + ttl), "session": session})
 
+    def _purge_secrets(self) -> None:
+        now = time.time()
+        for value in [v for v, secret in self.secrets.items() if secret.expires_at <= now]:
+            del self.secrets[value]
+
     def _moderations(self, payload: dict[str, Any]) -> tuple[int, bytes]:
-        self.moderation_requests.append(payload)
+        self.record_request("moderations", payload)
         try:
             result = self.moderation.create(payload)
         except ModerationRefused as exc:
@@ -405,7 +489,7 @@ class RealtimeServer:
         return _json_response_body(200, result)
 
     async def _responses(self, payload: dict[str, Any]) -> tuple[int, bytes]:
-        self.responses_requests.append(payload)
+        self.record_request("responses", payload)
         model = payload.get("model")
         if not isinstance(model, str) or not model:
             return _json_response_body(400, _api_error("Missing required parameter: 'model'.", "missing_required_parameter", "model"))

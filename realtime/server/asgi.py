@@ -1,4 +1,5 @@
-"""A tiny HTTP/1.1 + WebSocket server for ASGI apps, on asyncio streams.
+"""A tiny HTTP/1.1 + WebSocket server for ASGI apps, on asyncio streams: how tests and benchmarks
+run the server in-process (``server.start()``); ``python -m realtime.server`` runs it under daphne.
 
 Only what the protocol server needs: Content-Length request bodies, one request per connection,
 WebSocket upgrades (framing by the `websockets` library's sans-I/O `ServerProtocol`), the
@@ -31,6 +32,9 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message],
 MAX_HEAD = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024
 MAX_MESSAGE = 32 * 1024 * 1024
+HEADER_TIMEOUT = 10.0
+"""Seconds a connection has to send its request head (and then its body): a client that sends
+half a request and waits is dropped."""
 
 
 class ASGIServer:
@@ -81,7 +85,10 @@ class ASGIServer:
                 writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEADER_TIMEOUT)
+        except TimeoutError:
+            return
         lines = head.decode("latin-1").split("\r\n")
         try:
             method, target, _version = lines[0].split(" ", 2)
@@ -120,7 +127,10 @@ class ASGIServer:
         if length > MAX_BODY:
             await _write_http(writer, 413, [], b"request body too large")
             return
-        body = await reader.readexactly(length) if length else b""
+        try:
+            body = await asyncio.wait_for(reader.readexactly(length), HEADER_TIMEOUT) if length else b""
+        except TimeoutError:
+            return
         await _run_http(self.app, {**base, "type": "http", "method": method}, body, writer)
 
 

@@ -52,12 +52,13 @@ from realtime.offline import VadConfig as SileroConfig
 from realtime.offline import VoiceActivityDetector as SileroDetector
 from realtime.offline.vad import FRAME_MS, FRAME_SAMPLES
 
-from .app import RealtimeServer
+from .app import ProtocolServer
 from .responders import FunctionCallOutput, Output, ResponseContext, ScriptedResponse, TextOutput
 from .vad import VadConfig, VadEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+S = TypeVar("S", bound=ProtocolServer)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -123,8 +124,22 @@ class OfflineEngine:
 
         load_session()
         speech = self.synthesizer.synthesize_sentence("Hello, this is a warm up.")
-        self.recognizer.transcribe(codecs.pcm16_to_float32(codecs.resample(speech, 24000, 16000)))
-        SileroDetector(SileroConfig()).feed(np.zeros(FRAME_SAMPLES * 2, dtype=np.float32))
+        samples = codecs.pcm16_to_float32(codecs.resample(speech, 24000, 16000))
+        self.recognizer.transcribe(samples)
+        # Each worker thread runs the models once now: its first inference is slow, and the memory
+        # a thread takes for them (its own allocator arena) is taken here, not by the second call.
+        barrier = threading.Barrier(self.settings.workers)
+
+        def warm() -> None:
+            barrier.wait(timeout=120)
+            self.synthesizer.synthesize_sentence(
+                "Thank you for calling, your order left our warehouse this morning and should arrive within three working days."
+            )
+            codecs.encode_from_pcm16_24k(speech, codecs.PCMU)
+
+        for future in [self.cpu.submit(warm) for _ in range(self.settings.workers)]:
+            future.result()
+        self.vad_pool.submit(lambda: SileroDetector(SileroConfig()).feed(samples[: FRAME_SAMPLES * 20])).result()
         return time.perf_counter() - t0
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -432,10 +447,18 @@ class PiperSynthesizer:
         return [sound[(i * samples // len(words)) * unit : ((i + 1) * samples // len(words)) * unit] for i in range(len(words))]
 
 
-def offline_server(settings: OfflineSettings | None = None, *, engine: OfflineEngine | None = None, **kwargs: Any) -> RealtimeServer:
-    """A `RealtimeServer` on the offline engine; ``kwargs`` go to `RealtimeServer` (``api_key``,
-    ``validate_outgoing``, ``max_session_seconds``...) and override the engine's parts."""
+def offline_server(
+    settings: OfflineSettings | None = None,
+    *,
+    engine: OfflineEngine | None = None,
+    server_class: type[S] | None = None,
+    **kwargs: Any,
+) -> S:
+    """A `ProtocolServer` (or ``server_class``, e.g. the test peer) on the offline engine;
+    ``kwargs`` go to the server (``api_key``, ``validate_outgoing``, ``max_session_seconds``,
+    ``debug``...) and override the engine's parts."""
     engine = engine or OfflineEngine(settings or OfflineSettings.from_env())
-    server = RealtimeServer(**{**engine.server_kwargs(), **kwargs})
+    cls: Any = server_class or ProtocolServer
+    server: S = cls(**{**engine.server_kwargs(), **kwargs})
     server.engine = engine
     return server

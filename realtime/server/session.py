@@ -1,4 +1,10 @@
-"""One Realtime session: conversation state, the protocol rules, responses, VAD and faults.
+"""One Realtime session: conversation state, the protocol rules, the input buffer, VAD, and the
+responder, transcriber and synthesizer behind responses.
+
+This is the production session of the offline engine: it keeps what the protocol needs and nothing
+else. Event logs (``client_events``, ``server_events``, ``event_times``, ``errors``,
+``responses``) are kept only when the server runs with ``debug=True``. Scripts, recordings and
+faults belong to the test peer (`realtime.server.peer`), which wraps this class.
 
 Transport-agnostic: it reads client JSON via `handle_raw` and writes through a `Transport`."""
 
@@ -7,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import time
@@ -15,15 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import audio
-from .faults import Faults
 from .responders import (
-    ChainTranscriber,
     FunctionCallOutput,
     Responder,
     ResponseContext,
-    ScriptedResponder,
-    ScriptedTranscriber,
-    ScriptQueue,
+    ScriptedResponse,
     Synthesizer,
     TextOutput,
     Transcriber,
@@ -44,6 +47,10 @@ from .validation import ClientEventError, ServerEventInvalid, check_server_event
 
 log = logging.getLogger(__name__)
 
+MAX_INPUT_BUFFER_BYTES = 15 * 1024 * 1024
+"""The API's cap on audio in the input buffer (and in one append): 15 MiB."""
+MAX_LATENCY_SAMPLES = 1000
+
 
 class Transport(Protocol):
     async def send_text(self, text: str) -> None: ...
@@ -63,9 +70,11 @@ class SessionDeps:
     transcriber: Transcriber
     synthesizer: Synthesizer
     vad_factory: Callable[[], VoiceActivityDetector]
-    global_queue: ScriptQueue
     validate_outgoing: bool = False
     validation_failures: list[str] = field(default_factory=list)
+    """The last server events that did not validate (with ``validate_outgoing``), at most 100."""
+    debug: bool = False
+    """Keep each session's event logs (memory grows with the session: for diagnosis and tests)."""
 
 
 @dataclass
@@ -87,7 +96,6 @@ class RealtimeSession:
         deps: SessionDeps,
         *,
         model: str,
-        faults: Faults,
         max_seconds: float | None,
         initial_session: dict[str, Any] | None = None,
     ) -> None:
@@ -95,7 +103,6 @@ class RealtimeSession:
         self.transport = transport
         self.deps = deps
         self.model = model
-        self.faults = faults
         self.max_seconds = max_seconds
         self.started_at = time.time()
         expires = int(self.started_at + (max_seconds if max_seconds is not None else 3600))
@@ -105,15 +112,16 @@ class RealtimeSession:
             self.config["model"] = model
         self.conversation_id = new_id("conv")
         self.items: list[Item] = []
+        self.debug = deps.debug
+        # the event logs: filled only with debug (see the module docstring)
         self.client_events: list[dict[str, Any]] = []
         self.server_events: list[dict[str, Any]] = []
         self.event_times: list[float] = []
         """`time.perf_counter()` when each of ``server_events`` was sent (latency breakdowns)."""
         self.errors: list[dict[str, Any]] = []
-        self.queue = ScriptQueue()
-        self.transcripts = ScriptedTranscriber()
-        self.responder: Responder = ScriptedResponder(self.queue, deps.global_queue, fallback=deps.responder)
-        self.transcriber: Transcriber = ChainTranscriber(self.transcripts, deps.transcriber)
+        self.responses: list[dict[str, Any]] = []
+        self.responder: Responder = deps.responder
+        self.transcriber: Transcriber = deps.transcriber
         self.vad: VoiceActivityDetector = deps.vad_factory()
         self.input_buffer = bytearray()
         self.input_buffer_format = audio.PCM
@@ -136,26 +144,13 @@ class RealtimeSession:
         self._idle_task: asyncio.Task[None] | None = None
         self.audio_produced = False
         self.active: ActiveResponse | None = None
-        self.responses: list[dict[str, Any]] = []
         self.previous_input: list[Segment] | None = None
         self.closed = False
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed_event = asyncio.Event()
         self._send_lock = asyncio.Lock()
-        self._sent = 0
-        self._audio_deltas = 0
-        self._error_injected = False
         self._expiry: asyncio.Task[None] | None = None
-
-    # ------------------------------------------------------------------ test control
-    def script(self, *responses: Any) -> None:
-        """Queue scripted responses for this session only (see `responders.response`)."""
-        self.queue.extend(responses)
-
-    def add_transcripts(self, *texts: str) -> None:
-        """Queue transcripts for the next committed audio buffers of this session."""
-        self.transcripts.extend(texts)
 
     def item(self, item_id: str) -> Item | None:
         for item in self.items:
@@ -163,17 +158,18 @@ class RealtimeSession:
                 return item
         return None
 
-    async def inject_error(self, code: str = "server_error", message: str = "Injected error") -> None:
-        await self.emit(
-            {"type": "error", "error": {"type": "server_error", "code": code, "message": message, "param": None, "event_id": None}}
-        )
+    # hooks for the test peer: what is scripted for this session takes precedence
+    def scripted_transcripts_pending(self) -> bool:
+        return False
 
-    async def drop(self) -> None:
-        """Abort the connection as a network failure would (client sees 1006)."""
-        if self.closed:
-            return
-        self._mark_closed(1006, "dropped")
-        await self.transport.abort()
+    def scripted_responses_pending(self) -> bool:
+        return False
+
+    async def before_send(self, event: dict[str, Any]) -> None:
+        """Called before each server event is sent (the test peer delays here)."""
+
+    async def after_send(self, event: dict[str, Any]) -> None:
+        """Called after each server event was sent (the test peer injects faults here)."""
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -242,8 +238,7 @@ class RealtimeSession:
         if self.closed:
             return
         event = {"type": event["type"], "event_id": new_id("event"), **{k: v for k, v in event.items() if k != "type"}}
-        if self.faults.delay_ms > 0:
-            await asyncio.sleep(self.faults.delay_ms / 1000)
+        await self.before_send(event)
         async with self._send_lock:
             if self.closed:
                 return
@@ -252,46 +247,25 @@ class RealtimeSession:
                     check_server_event(event)
                 except ServerEventInvalid as exc:
                     self.deps.validation_failures.append(str(exc))
+                    del self.deps.validation_failures[:-100]
                     log.error("invalid server event: %s", exc)
-            self.server_events.append(event)
-            self.event_times.append(time.perf_counter())
+            if self.debug:
+                self.server_events.append(event)
+                self.event_times.append(time.perf_counter())
             await self.transport.send_text(json.dumps(event))
-            self._sent += 1
             if event["type"] == "response.output_audio.delta":
-                self._audio_deltas += 1
                 if self._stopped_at is not None:
                     self.voice_to_voice_ms.append((time.perf_counter() - self._stopped_at) * 1000)
+                    del self.voice_to_voice_ms[:-MAX_LATENCY_SAMPLES]
                     self._stopped_at = None
             elif event["type"] == "input_audio_buffer.speech_stopped":
                 self._stopped_at = time.perf_counter()
-            await self._apply_faults()
-
-    async def _apply_faults(self) -> None:
-        f = self.faults
-        if f.drop_after_events is not None and self._sent >= f.drop_after_events:
-            await self.drop()
-            return
-        if f.drop_after_audio_deltas is not None and self._audio_deltas >= f.drop_after_audio_deltas:
-            await self.drop()
-            return
-        if f.close_after_events is not None and self._sent >= f.close_after_events:
-            await self.close(1011, "injected close")
-            return
-        if f.error_after_events is not None and not self._error_injected and self._sent >= f.error_after_events:
-            self._error_injected = True
-            event = {
-                "type": "error",
-                "event_id": new_id("event"),
-                "error": {"type": "server_error", "code": f.error_code, "message": "Injected error", "param": None, "event_id": None},
-            }
-            self.server_events.append(event)
-            self.event_times.append(time.perf_counter())
-            await self.transport.send_text(json.dumps(event))
-            self._sent += 1
+            await self.after_send(event)
 
     async def error(self, code: str, message: str, param: str | None = None, event_id: str | None = None) -> None:
         err = {"type": "invalid_request_error", "code": code, "message": message, "param": param, "event_id": event_id}
-        self.errors.append(err)
+        if self.debug:
+            self.errors.append(err)
         await self.emit({"type": "error", "error": err})
 
     # ------------------------------------------------------------------ input
@@ -299,10 +273,12 @@ class RealtimeSession:
         try:
             data, _parsed = validate_client_event(raw)
         except ClientEventError as exc:
-            self.client_events.append({"invalid": raw if isinstance(raw, str) else raw.decode("utf-8", "replace")})
+            if self.debug:
+                self.client_events.append({"invalid": raw if isinstance(raw, str) else raw.decode("utf-8", "replace")})
             await self.error(exc.code, exc.message, exc.param, exc.event_id)
             return
-        self.client_events.append(data)
+        if self.debug:
+            self.client_events.append(data)
         handler = getattr(self, "_on_" + data["type"].replace(".", "_"))
         try:
             await handler(data, data.get("event_id"))
@@ -325,7 +301,19 @@ class RealtimeSession:
                 event_id,
             )
         if "model" in upd and upd["model"] != self.config["model"]:
-            raise ClientEventError("invalid_value", "The session model cannot be changed.", "session.model", event_id)
+            # As the API: session.update may change anything but the voice (once audio was sent) and
+            # the model, which the connection chose. The whole update is refused, so say how to fix it.
+            log.warning("session %s: session.update asked for model %r on a %r session", self.id, upd["model"], self.config["model"])
+            raise ClientEventError(
+                "invalid_value",
+                f"The session model cannot be changed: this session runs '{self.config['model']}', chosen when it "
+                f"connected (the URL's ?model=, or the default when the URL has none), and this session.update "
+                f"asks for '{upd['model']}'. Nothing in this update was applied. Connect with "
+                f"/v1/realtime?model={upd['model']} (with the OpenAI Agents SDK: put ?model= in the url of its "
+                "model_config), or leave 'model' out of session.update.",
+                "session.model",
+                event_id,
+            )
         before = json.dumps(self.config["audio"]["input"]["turn_detection"], sort_keys=True)
         merge_session(self.config, upd)
         if json.dumps(self.config["audio"]["input"]["turn_detection"], sort_keys=True) != before:
@@ -426,8 +414,16 @@ class RealtimeSession:
                 "audio_end_ms",
                 event_id,
             )
-        item.audio[index] = item.audio.get(index, b"")[: end_ms * audio.bytes_per_ms(item.audio_format)]
-        content[index]["transcript"] = ""  # the API drops text the caller has not heard
+        kept = end_ms * audio.bytes_per_ms(item.audio_format)
+        item.audio[index] = item.audio.get(index, b"")[:kept]
+        # the API keeps no text the caller has not heard: the transcript is cut at the last word
+        # whose audio was played
+        content[index]["transcript"] = item.heard_transcript(content[index].get("transcript") or "", kept)
+        active = self.active
+        if active is not None and item in active.output and item.data.get("status") == "in_progress":
+            # still being generated: the response goes on (a response.cancel may follow) but not
+            # one more delta of this item is sent
+            item.cut = True
         await self.emit(
             {"type": "conversation.item.truncated", "item_id": item.id, "content_index": index, "audio_end_ms": end_ms}
         )
@@ -455,6 +451,24 @@ class RealtimeSession:
         fmt = audio.format_type(self.config["audio"]["input"]["format"])
         if fmt != self.input_buffer_format and self.input_buffer:
             self._clear_buffer()
+        config = self._vad_config()
+        excess = len(self.input_buffer) + len(chunk) - MAX_INPUT_BUFFER_BYTES
+        if excess > 0 and config is not None and len(chunk) <= MAX_INPUT_BUFFER_BYTES:
+            # with turn detection the oldest audio goes (a long silence, a caller who never stops)
+            excess += excess % (2 if self.input_buffer_format == audio.PCM else 1)
+            del self.input_buffer[:excess]
+            self.buffer_start_ms += excess / audio.bytes_per_ms(self.input_buffer_format)
+        elif excess > 0:
+            # refused whole, the buffer kept as it was: only turn_detection null lets it grow so far
+            raise ClientEventError(
+                "input_audio_buffer_full",
+                f"The input audio buffer holds at most {MAX_INPUT_BUFFER_BYTES // (1024 * 1024)} MiB of audio "
+                f"({len(self.input_buffer)} bytes buffered, {len(chunk)} appended). Send "
+                "input_audio_buffer.commit or input_audio_buffer.clear before appending more, "
+                "or enable turn_detection.",
+                "audio",
+                event_id,
+            )
         self.input_buffer_format = fmt
         if not self.input_buffer:
             self.buffer_start_ms = self.audio_clock_ms
@@ -462,7 +476,6 @@ class RealtimeSession:
         self._last_append_wall = time.monotonic()
         start_ms = self.audio_clock_ms
         self.audio_clock_ms += len(chunk) / audio.bytes_per_ms(fmt)
-        config = self._vad_config()
         if config is None:
             return
         td = self.config["audio"]["input"]["turn_detection"]
@@ -615,7 +628,7 @@ class RealtimeSession:
         the transcriber says it is deterministic and nothing scripted is queued; the result is
         dropped if speech resumes. It is a function of the audio alone, so the same audio gives
         the same transcript whether or not the speculation finishes in time."""
-        if not getattr(self.deps.transcriber, "speculative", False) or self.transcripts.queue:
+        if not getattr(self.deps.transcriber, "speculative", False) or self.scripted_transcripts_pending():
             return
         data = self._buffer_slice(self.speech_start_ms, at_ms)
         self._speculation = asyncio.create_task(self._speculative_turn(data, self.input_buffer_format))
@@ -630,8 +643,7 @@ class RealtimeSession:
             transcript is not None
             and prefetch is not None
             and td.get("create_response")
-            and not len(self.queue)
-            and not len(self.deps.global_queue)
+            and not self.scripted_responses_pending()
         ):
             provisional = {
                 "id": "item_provisional",
@@ -678,8 +690,8 @@ class RealtimeSession:
 
     async def _await_transcripts(self) -> None:
         pending = list(self._transcribing.values())
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        if pending:  # not gather: a cancelled response must not cancel the transcriptions
+            await asyncio.wait(pending)
 
     async def _transcribe(
         self, item: Item, data: bytes, fmt: str, speculation: asyncio.Task[str | None] | None, idle: bool = False
@@ -689,7 +701,7 @@ class RealtimeSession:
         try:
             if idle:
                 transcript = ""
-            elif speculation is not None and not self.transcripts.queue:
+            elif speculation is not None and not self.scripted_transcripts_pending():
                 transcript = await speculation
             else:
                 transcript = await self.transcriber.transcribe(data, fmt)
@@ -771,6 +783,22 @@ class RealtimeSession:
         else:
             await asyncio.sleep(0)
 
+    async def _unless_stopped(self, active: ActiveResponse, awaitable: Any) -> tuple[bool, Any]:
+        """Await ``awaitable`` unless the response is cancelled first: (True, result), or
+        (False, None) with the awaitable cancelled."""
+        task = asyncio.ensure_future(awaitable)
+        if not active.cancel.is_set():
+            waker = asyncio.ensure_future(active.cancel.wait())
+            try:
+                await asyncio.wait({task, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waker.cancel()
+        if task.done():
+            return True, task.result()
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)  # let it unwind (a generator it was in is free again)
+        return False, None
+
     async def _run_response(self, active: ActiveResponse, params: dict[str, Any]) -> None:
         try:
             await self._generate(active, params)
@@ -793,7 +821,7 @@ class RealtimeSession:
         )
 
     async def _generate(self, active: ActiveResponse, params: dict[str, Any]) -> None:
-        await self._await_transcripts()
+        await self._unless_stopped(active, self._await_transcripts())
         instructions = params.get("instructions", self.config.get("instructions") or "")
         tools = params.get("tools", self.config.get("tools") or [])
         modalities = params.get("output_modalities") or self.config["output_modalities"]
@@ -807,7 +835,9 @@ class RealtimeSession:
         segments = input_segments(instructions, tools, items)
         await self.emit({"type": "response.created", "response": self._response_json(active, "in_progress", params, None)})
         ctx = self._context(params, [i.public() for i in items])
-        plan = await self.deps_respond(ctx)
+        answered, plan = await self._unless_stopped(active, self.deps_respond(ctx))
+        if not answered:
+            plan = ScriptedResponse(())
         out_fmt = audio.format_type(((params.get("audio") or {}).get("output") or {}).get("format") or self.config["audio"]["output"]["format"])
         out_text = out_audio = 0
         for output in plan.outputs:
@@ -841,18 +871,23 @@ class RealtimeSession:
                     await self._pause(active, plan.delay_ms)
                     if active.cancel.is_set() or self.closed:
                         break
+                    if item.cut:
+                        continue
                     delta = (" " if start else "") + " ".join(words[start : start + step])
                     said += delta
                     if spoken:
                         sound = b"".join(chunks[start : start + step])
                         item.audio[0] = item.audio.get(0, b"") + sound
                         part["transcript"] = said
+                        item.heard.append((len(item.audio[0]), len(said)))
                         self.audio_produced = True
                         await self.emit({"type": "response.output_audio.delta", **common, "delta": base64.b64encode(sound).decode()})
                         await self.emit({"type": "response.output_audio_transcript.delta", **common, "delta": delta})
                     else:
                         part["text"] = said
                         await self.emit({"type": "response.output_text.delta", **common, "delta": delta})
+                if item.cut:  # truncated while generated: it ends with what the caller heard
+                    said = part["transcript"]
                 if spoken:
                     await self.emit({"type": "response.output_audio.done", **common})
                     await self.emit({"type": "response.output_audio_transcript.done", **common, "transcript": said})
@@ -886,7 +921,7 @@ class RealtimeSession:
                 if not active.cancel.is_set():
                     await self.emit({"type": "response.function_call_arguments.done", **common, "name": output.name, "arguments": args})
                 out_text += text_tokens(output.name) + text_tokens(item.data["arguments"])
-            item.data["status"] = "incomplete" if active.cancel.is_set() else "completed"
+            item.data["status"] = "incomplete" if active.cancel.is_set() or item.cut else "completed"
             await self.emit({"type": "response.output_item.done", "response_id": active.id, "output_index": index, "item": item.public()})
             if active.conversation:
                 await self.emit({"type": "conversation.item.done", "previous_item_id": self._previous_id(item), "item": item.public()})
@@ -895,7 +930,8 @@ class RealtimeSession:
         if active.conversation:
             self.previous_input = segments
         final = self._response_json(active, status, params, usage_obj)
-        self.responses.append(final)
+        if self.debug:
+            self.responses.append(final)
         # the next response.create is accepted as soon as response.done is on the wire
         if self.active is active:
             self.active = None
@@ -921,16 +957,21 @@ class RealtimeSession:
         said = ""
         step = audio.bytes_per_ms(fmt) * delta_ms
         try:
-            async for text_piece, sound in pieces:
-                if active.cancel.is_set() or self.closed:
+            while True:
+                # the next piece may still be synthesising: a cancel or a cut does not wait for it
+                got, piece = await self._unless_stopped(active, anext(pieces, None))
+                if not got or piece is None or active.cancel.is_set() or self.closed:
                     break
+                if item.cut:
+                    continue
+                text_piece, sound = piece
                 sounds = [sound[i : i + step] for i in range(0, len(sound), step)] or [b""]
                 words = text_piece.split(" ")
                 if text_piece.startswith(" "):
                     words = words[1:]
                     words[0] = " " + words[0]
                 for n, sound_chunk in enumerate(sounds):
-                    if active.cancel.is_set() or self.closed:
+                    if active.cancel.is_set() or item.cut or self.closed:
                         break
                     lo, hi = n * len(words) // len(sounds), (n + 1) * len(words) // len(sounds)
                     delta = " ".join(words[lo:hi])
@@ -944,11 +985,13 @@ class RealtimeSession:
                         said += delta
                         part["transcript"] = said
                         await self.emit({"type": "response.output_audio_transcript.delta", **common, "delta": delta})
+                    item.heard.append((len(item.audio.get(0, b"")), len(said)))
                     await asyncio.sleep(0)
         finally:
             aclose = getattr(pieces, "aclose", None)
             if aclose is not None:
-                await aclose()
+                with contextlib.suppress(RuntimeError):
+                    await aclose()
         return said
 
     async def deps_respond(self, ctx: ResponseContext) -> Any:

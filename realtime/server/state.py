@@ -115,6 +115,20 @@ class Item:
     data: dict[str, Any]
     audio: dict[int, bytes] = field(default_factory=dict)
     audio_format: str = audio_fmt.PCM
+    heard: list[tuple[int, int]] = field(default_factory=list)
+    """Assistant audio: (bytes of audio, characters of transcript) after each audio delta, so a
+    truncate keeps the words whose audio the caller has heard."""
+    cut: bool = False
+    """Truncated while still being generated: no further audio or transcript for it."""
+
+    def heard_transcript(self, transcript: str, audio_bytes: int) -> str:
+        """The part of ``transcript`` sent with the first ``audio_bytes`` of audio."""
+        chars = 0
+        for sent_bytes, sent_chars in self.heard:
+            if sent_bytes > audio_bytes:
+                break
+            chars = sent_chars
+        return transcript[:chars].rstrip()
 
     @property
     def id(self) -> str:

@@ -14,14 +14,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from . import audio
-from .app import RealtimeServer
+from .peer import RealtimeServer
 
 TEST_API_KEY = "sk-test-realtime-server"
 
 
 @asynccontextmanager
 async def running_server(**kwargs: Any) -> AsyncIterator[RealtimeServer]:
-    """Start a `RealtimeServer` on an ephemeral port of 127.0.0.1 and stop it afterwards."""
+    """Start the test peer (`peer.RealtimeServer`) on an ephemeral port of 127.0.0.1 and stop it afterwards."""
     kwargs.setdefault("api_key", TEST_API_KEY)
     kwargs.setdefault("validate_outgoing", True)
     server = RealtimeServer(**kwargs)

@@ -1,5 +1,6 @@
 """Offline engine tests: one `OfflineEngine` (models loaded once) for the whole session; a fresh
-validated server on an ephemeral port per test; caller speech synthesised with piper."""
+validated server on an ephemeral port per test (the test peer on the offline engine's parts, so
+sessions and their events stay for inspection); caller speech synthesised with piper."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def caller(engine: OfflineEngine) -> Caller:
 
 @pytest_asyncio.fixture
 async def server(engine: OfflineEngine) -> AsyncIterator[RealtimeServer]:
-    srv = offline_server(engine=engine, api_key=TEST_API_KEY, validate_outgoing=True, max_session_seconds=300.0)
+    srv = offline_server(engine=engine, server_class=RealtimeServer, api_key=TEST_API_KEY, validate_outgoing=True, max_session_seconds=300.0)
     await srv.start("127.0.0.1", 0)
     try:
         yield srv
@@ -66,7 +67,7 @@ def demo_db(transactional_db: object, fresh_channel_layer: None) -> None:
 @pytest_asyncio.fixture
 async def offline_upstream(engine: OfflineEngine, settings: object) -> AsyncIterator[RealtimeServer]:
     """The offline server on this test's loop, configured as the platform's upstream."""
-    srv = offline_server(engine=engine, api_key=TEST_API_KEY, validate_outgoing=True, max_session_seconds=300.0)
+    srv = offline_server(engine=engine, server_class=RealtimeServer, api_key=TEST_API_KEY, validate_outgoing=True, max_session_seconds=300.0)
     await srv.start("127.0.0.1", 0)
     settings.OPENAI_BASE_URL = srv.base_url  # type: ignore[attr-defined]
     settings.OPENAI_API_KEY = srv.api_key  # type: ignore[attr-defined]

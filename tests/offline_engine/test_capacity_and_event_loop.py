@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 
+from realtime.server import RealtimeServer
 from realtime.server.offline import OfflineEngine, offline_server
 from realtime.server.testing import TEST_API_KEY, b64, connect_raw, recv_until_json, send_json
 
@@ -43,7 +44,7 @@ async def test_event_loop_keeps_turning_during_recognition_and_synthesis(engine:
     fmt = "audio/pcm"
     text = "Please tell me everything about the return policy for running shoes bought last month."
     speech = caller.utterance(text, fmt, tail_ms=800)  # made here, before the loop is watched
-    server = offline_server(engine=engine, api_key=TEST_API_KEY, validate_outgoing=True)
+    server = offline_server(engine=engine, server_class=RealtimeServer, api_key=TEST_API_KEY, validate_outgoing=True)
     await server.start("127.0.0.1", 0)
     lags: list[float] = []
     stop = asyncio.Event()
