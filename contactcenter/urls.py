@@ -7,6 +7,7 @@ from calls.page_views import call_page
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("calls/", call_page, name="call_page"),
+    path("audit/", include("audit.urls")),
     # daphne serves the app alone: the page's CSS/JS/AudioWorklet come from the static finders.
     re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}),
     path("", include("calls.urls")),
