@@ -71,6 +71,9 @@ def record_version(scenario: Scenario, *, source: str = ScenarioVersion.Source.A
 
     with transaction.atomic():
         _lock(scenario)
+        # Read afresh: a caller's instance may hold related agents cached from before the change.
+        scenario = Scenario.objects.select_related("root_agent", "supervisor_agent", "fallback_agent").get(
+            pk=scenario.pk)
         try:
             spec = compile_scenario(scenario).to_dict()
         except ValidationError as exc:
@@ -103,10 +106,14 @@ def record_versions(scenarios: Iterable[Scenario], *, source: str = ScenarioVers
 
 
 def version_document(scenario: Scenario) -> dict[str, Any] | None:
-    """What an export says of the version it was taken from (the scenario's latest)."""
+    """What an export says of the version it was taken from: the scenario's latest, or, when that is
+    an unchanged import, the version the imported file came from (so the origin travels on)."""
     latest = scenario.versions.order_by("-number").first() if scenario.pk else None
     if latest is None:
         return None
+    origin = latest.imported_from
+    if isinstance(origin, dict) and origin.get("hash") == latest.spec_hash:
+        return dict(origin)
     return {"number": latest.number, "hash": latest.spec_hash, "created_at": latest.created_at.isoformat(),
             "author": latest.author_name}
 

@@ -116,23 +116,28 @@ def _loops(qs: QuerySet[HandoffEvent]) -> QuerySet[HandoffEvent]:
 def handoff_figures(qs: QuerySet[HandoffEvent], *, per_day: bool = True) -> Figures:
     qs = qs.order_by()
     postgres = connection.vendor == "postgresql"
+    # Annotation names must not shadow the fields they filter on (applied, fallback).
     counts: dict[str, Any] = {
-        "handoffs": Count("id"),
-        "applied": Count("id", filter=Q(applied=True)),
-        "refused": Count("id", filter=Q(applied=False)),
-        "fallback": Count("id", filter=Q(fallback=True)),
-        "depth_cap": Count("id", filter=depth_cap_q()),
+        "n_handoffs": Count("id"),
+        "n_applied": Count("id", filter=Q(applied=True)),
+        "n_refused": Count("id", filter=Q(applied=False)),
+        "n_fallback": Count("id", filter=Q(fallback=True)),
+        "n_depth_cap": Count("id", filter=depth_cap_q()),
     }
     if postgres:
-        counts["apply_p50_ms"] = PercentileDisc("applied_ms", 0.5, filter=Q(applied=True))
-        counts["apply_p95_ms"] = PercentileDisc("applied_ms", 0.95, filter=Q(applied=True))
+        counts["n_apply_p50_ms"] = PercentileDisc("applied_ms", 0.5, filter=Q(applied=True))
+        counts["n_apply_p95_ms"] = PercentileDisc("applied_ms", 0.95, filter=Q(applied=True))
+
+    def figures_of(row: dict[str, Any], source: str, target: str) -> EdgeFigures:
+        values = {key[2:]: row.get(key) for key in counts}
+        return EdgeFigures(source, target, **{k: (v or 0) if not k.startswith("apply_") else v
+                                              for k, v in values.items()})
+
     edges = {
-        (row["from_agent"], row["to_agent"]): EdgeFigures(**row)
+        (row["from_agent"], row["to_agent"]): figures_of(row, row["from_agent"], row["to_agent"])
         for row in qs.values("from_agent", "to_agent").annotate(**counts).order_by("from_agent", "to_agent")
     }
-    total_row = qs.aggregate(**counts)
-    totals = EdgeFigures("", "", **{k: v or 0 if k not in ("apply_p50_ms", "apply_p95_ms") else v
-                                   for k, v in total_row.items()})
+    totals = figures_of(qs.aggregate(**counts), "", "")
     if not postgres:
         times: dict[tuple[str, str], list[int]] = {}
         for source, target, ms in qs.filter(applied=True, applied_ms__isnull=False).values_list(

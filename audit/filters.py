@@ -9,7 +9,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import F, IntegerField, Q, QuerySet
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -30,7 +30,7 @@ def depth_cap_q() -> Q:
     """A fallback handoff whose depth went past the call's max_handoff_depth (the engine sends the
     caller to the fallback agent when a transfer would exceed the cap; an unknown target is the
     other cause of a fallback, at a depth within the cap)."""
-    cap = Cast(KT("call__spec__limits__max_handoff_depth"), IntegerField())
+    cap = Cast(KeyTextTransform("max_handoff_depth", KeyTransform("limits", "call__spec")), IntegerField())
     return Q(fallback=True, depth__gt=cap)
 
 
