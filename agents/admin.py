@@ -30,7 +30,8 @@ from agents.forms import (
     ToolForm,
 )
 from agents.graph import render_handoff_graph
-from agents.models import Agent, HandoffEdge, Scenario, Tool
+from agents.models import Agent, HandoffEdge, Scenario, ScenarioVersion, Tool
+from agents.versions import authored_by, record_version, record_versions, scenarios_using, spec_diff
 
 
 @admin.register(Tool)
@@ -41,6 +42,7 @@ class ToolAdmin(admin.ModelAdmin):
     search_fields = ("name", "description", "handler")
     fieldsets = (
         (None, {"fields": ("name", "description", "parameters", "kind", "needs_approval")}),
+        ("Retention", {"fields": ("redact_arguments",)}),
         ("Python handler", {"fields": ("handler",)}),
         ("Built-in action", {"fields": ("builtin",)}),
         (
@@ -64,6 +66,11 @@ class ToolAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tool]:
         return super().get_queryset(request).prefetch_related("agents")
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        with authored_by(request.user):
+            record_versions(scenarios_using(tools=[form.instance]))
 
 
 @admin.register(Agent)
@@ -100,6 +107,11 @@ class AgentAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
         return super().get_queryset(request).prefetch_related("tools")
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        with authored_by(request.user):
+            record_versions(scenarios_using(agents=[form.instance]))
 
 
 class HandoffEdgeInline(admin.TabularInline):
@@ -169,10 +181,11 @@ class ScenarioAdmin(admin.ModelAdmin):
     @admin.display(description="")
     def links(self, scenario: Scenario) -> str:
         return format_html(
-            '<a href="{}">preview</a> · <a href="{}">graph</a> · <a href="{}">export</a>',
+            '<a href="{}">preview</a> · <a href="{}">graph</a> · <a href="{}">export</a> · <a href="{}">history</a>',
             reverse("admin:agents_scenario_preview", args=[scenario.pk]),
             reverse("admin:agents_scenario_graph", args=[scenario.pk]),
             reverse("admin:agents_scenario_export", args=[scenario.pk]),
+            reverse("admin:agents_scenario_versions", args=[scenario.pk]),
         )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Scenario]:
@@ -189,6 +202,8 @@ class ScenarioAdmin(admin.ModelAdmin):
             path("<int:pk>/export/", wrap(self.export_view), name="agents_scenario_export"),
             path("<int:pk>/graph.svg", wrap(self.graph_view), name="agents_scenario_graph"),
             path("<int:pk>/preview/", wrap(self.preview_view), name="agents_scenario_preview"),
+            path("<int:pk>/versions/", wrap(self.versions_view), name="agents_scenario_versions"),
+            path("<int:pk>/versions/diff/", wrap(self.version_diff_view), name="agents_scenario_version_diff"),
             *super().get_urls(),
         ]
 
@@ -248,6 +263,48 @@ class ScenarioAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/agents/scenario/preview.html", context)
 
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """After the handoffs inline is saved too: one version per save that changed the compiled spec."""
+        super().save_related(request, form, formsets, change)
+        with authored_by(request.user):
+            record_version(form.instance)
+
+    # --- versions ----------------------------------------------------------------------------------
+
+    def versions_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        scenario = self._get_scenario(request, pk)
+        versions = list(scenario.versions.order_by("-number").select_related("author"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "scenario": scenario,
+            "versions": versions,
+            "title": f"History: {scenario.name}",
+        }
+        return TemplateResponse(request, "admin/agents/scenario/versions.html", context)
+
+    def version_diff_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        scenario = self._get_scenario(request, pk)
+        chosen = []
+        for key in ("a", "b"):
+            raw = request.GET.get(key, "")
+            version = scenario.versions.filter(pk=int(raw)).first() if raw.isdigit() else None
+            if version is None:
+                messages.error(request, "Choose two versions of this scenario to compare.")
+                return HttpResponseRedirect(reverse("admin:agents_scenario_versions", args=[scenario.pk]))
+            chosen.append(version)
+        old, new = sorted(chosen, key=lambda v: v.number)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "scenario": scenario,
+            "old": old,
+            "new": new,
+            "diff": spec_diff(old.spec, new.spec),
+            "title": f"{scenario.name}: v{old.number} → v{new.number}",
+        }
+        return TemplateResponse(request, "admin/agents/scenario/version_diff.html", context)
+
     # --- export, import, duplicate -------------------------------------------------------------------
 
     def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -271,7 +328,8 @@ class ScenarioAdmin(admin.ModelAdmin):
             form = ImportScenarioForm(request.POST, request.FILES)
             if form.is_valid():
                 try:
-                    scenario = import_scenario_json(form.cleaned_data["file"].read())
+                    with authored_by(request.user):
+                        scenario = import_scenario_json(form.cleaned_data["file"].read())
                 except ImportRefused as exc:
                     problems = exc.problems
                 else:
@@ -315,4 +373,33 @@ def duplicate_scenario(original: Scenario) -> Scenario:
                         contract=e.contract)
             for e in edges
         )
+        record_version(copy)
     return copy
+
+
+@admin.register(ScenarioVersion)
+class ScenarioVersionAdmin(admin.ModelAdmin):
+    """Versions are written by saves and imports only, and never changed or deleted."""
+
+    list_display = ("scenario_slug", "number", "short_hash", "source", "author_name", "created_at", "calls_count")
+    list_filter = ("source", "scenario_slug")
+    search_fields = ("scenario_slug", "spec_hash", "author_name")
+    readonly_fields = ("scenario", "scenario_slug", "number", "spec_hash", "author", "author_name", "source",
+                       "imported_from", "created_at", "spec")
+
+    @admin.display(description="hash")
+    def short_hash(self, version: ScenarioVersion) -> str:
+        return version.spec_hash[:12]
+
+    @admin.display(description="calls")
+    def calls_count(self, version: ScenarioVersion) -> int:
+        return version.calls.count()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

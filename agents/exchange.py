@@ -18,6 +18,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from agents import versions
 from agents.models import Agent, HandoffEdge, Scenario, Tool
 
 EXPORT_FORMAT = "contactcenter.scenario"
@@ -25,7 +26,7 @@ EXPORT_VERSION = 1
 
 TOOL_FIELDS = (
     "name", "description", "parameters", "kind", "handler", "builtin", "webhook_url", "webhook_method",
-    "webhook_timeout_seconds", "webhook_secret_header", "webhook_secret_name", "needs_approval",
+    "webhook_timeout_seconds", "webhook_secret_header", "webhook_secret_name", "needs_approval", "redact_arguments",
 )
 AGENT_FIELDS = (
     "slug", "name", "kind", "instructions", "handoff_description", "model", "voice", "output_modality",
@@ -82,13 +83,17 @@ def export_scenario(scenario: Scenario) -> dict[str, Any]:
             for e in edges
         ],
     )
-    return {
+    document = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "scenario": scenario_doc,
         "agents": agent_docs,
         "tools": [{f: getattr(tools[name], f) for f in TOOL_FIELDS} for name in sorted(tools)],
     }
+    scenario_version = versions.version_document(scenario)
+    if scenario_version is not None:  # the configuration version the file was taken from
+        document["scenario_version"] = scenario_version
+    return document
 
 
 def export_scenario_json(scenario: Scenario) -> str:
@@ -120,6 +125,7 @@ def _check_shape(data: Any) -> list[str]:
     for key, kind in (("scenario", dict), ("agents", list), ("tools", list)):
         if not isinstance(data.get(key), kind):
             problems.append(f'"{key}" is missing or is not a JSON {"object" if kind is dict else "list"}.')
+    problems += versions.version_document_problems(data.get("scenario_version"))
     if problems:
         return problems
 
@@ -177,6 +183,7 @@ def import_scenario(data: Any) -> Scenario:
         scenario = _write(data, problems)
         if problems:
             raise ImportRefused(problems)  # leaving the block rolls every write back
+        versions.record_import(scenario, data)
     return scenario
 
 

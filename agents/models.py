@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
 from agents import registry, validation
 from agents.options import (
@@ -91,6 +92,12 @@ class Tool(models.Model):
     needs_approval = models.BooleanField(
         default=False, help_text="A human approves each call of this tool before it runs."
     )
+    redact_arguments = models.JSONField(
+        default=empty_list, blank=True, verbose_name="arguments redacted at retention",
+        help_text='Argument names whose values are removed when a call\'s transcript expires (the retention '
+        'setting), as a JSON list, e.g. ["phone", "date_of_birth"]. ["*"] removes every value. Empty: the '
+        "arguments are kept with the audit trail.",
+    )
 
     class Meta:
         ordering = ("name",)
@@ -109,6 +116,9 @@ class Tool(models.Model):
             webhook_secret_header=self.webhook_secret_header,
             webhook_secret_name=self.webhook_secret_name,
         )
+        redact = self.redact_arguments
+        if not isinstance(redact, list) or not all(isinstance(n, str) and n.strip() for n in redact):
+            errors["redact_arguments"] = ['Use a JSON list of argument names, e.g. ["phone"], or ["*"] for all.']
         if errors:
             raise ValidationError(errors)
 
@@ -394,3 +404,47 @@ class HandoffEdge(models.Model):
             errors["to_agent"] = ["An agent cannot transfer to itself."]
         if errors:
             raise ValidationError(errors)
+
+
+class ScenarioVersion(models.Model):
+    """One compiled spec a scenario had: written when a save changed the compiled spec (admin, import),
+    or when a call started on a spec no version had yet. Immutable once written; it survives the
+    deletion of its scenario (calls point at it for their audit)."""
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Saved in the admin"
+        IMPORT = "import", "Imported"
+        CALL = "call", "First used by a call"
+        EXISTING = "existing", "Configuration found when versions were introduced"
+
+    scenario = models.ForeignKey(Scenario, null=True, on_delete=models.SET_NULL, related_name="versions")
+    scenario_slug = models.SlugField(max_length=64, help_text="Kept when the scenario is deleted.")
+    number = models.PositiveIntegerField(help_text="1, 2, 3… per scenario.")
+    spec_hash = models.CharField(max_length=64, db_index=True)
+    spec = models.JSONField(help_text="The compiled spec (ScenarioSpec.to_dict()).")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="scenario_versions")
+    author_name = models.CharField(max_length=150, blank=True, help_text="Kept when the user is deleted.")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    imported_from = models.JSONField(
+        null=True, blank=True, help_text="The version the imported file was exported from (number, hash, author, time).")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("scenario_slug", "-number")
+        constraints = (models.UniqueConstraint(fields=["scenario", "number"], name="unique_scenario_version"),)
+
+    def __str__(self) -> str:
+        return f"{self.scenario_slug} v{self.number}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("A scenario version is immutable; record a new one instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("A scenario version is part of the audit trail and is never deleted.")
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number} · {self.spec_hash[:10]}"

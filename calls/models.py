@@ -33,6 +33,9 @@ class Call(models.Model):
     scenario_slug = models.CharField(max_length=64, blank=True, db_index=True)
     spec = models.JSONField(default=dict, blank=True)
     spec_hash = models.CharField(max_length=64, blank=True)
+    scenario_version = models.ForeignKey(
+        "agents.ScenarioVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls",
+        help_text="The configuration version the call ran with (its spec hash).")
     channel = models.CharField(max_length=16, choices=Channel.choices)
     caller_id = models.CharField(max_length=128, blank=True, help_text="Phone number or user name of the caller.")
     external_id = models.CharField(max_length=128, blank=True, help_text="Twilio CallSid / provider call id.")
@@ -55,10 +58,16 @@ class Call(models.Model):
     consumer_channel = models.CharField(max_length=255, blank=True)
     last_seq = models.PositiveBigIntegerField(default=0, help_text="Sequence number of the last published event.")
     summary_task_id = models.CharField(max_length=64, blank=True, help_text="Claim of the post-call summary task.")
+    words_removed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When retention removed the caller's words (transcript, summaries).")
 
     class Meta:
         ordering = ("-started_at",)
-        indexes = (models.Index(fields=["status", "last_heartbeat"]),)
+        indexes = (
+            models.Index(fields=["status", "last_heartbeat"]),
+            models.Index(fields=["ended_at"], condition=Q(words_removed_at__isnull=True),
+                         name="call_words_kept_ended_idx"),
+        )
 
     def __str__(self) -> str:
         return f"Call {self.pk} ({self.channel}, {self.scenario_slug or 'no scenario'})"
@@ -171,6 +180,11 @@ class HandoffEvent(models.Model):
 
     class Meta:
         ordering = ("created_at", "id")
+        indexes = (
+            # The audit's list and analytics: a period (newest first), a call's handoffs in order.
+            models.Index(fields=["created_at", "id"], name="handoff_created_idx"),
+            models.Index(fields=["call", "created_at", "id"], name="handoff_call_order_idx"),
+        )
 
     def __str__(self) -> str:
         return f"{self.from_agent} → {self.to_agent}"

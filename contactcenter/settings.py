@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "agents",
     "calls",
     "demo",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -267,6 +268,15 @@ ROLLING_SUMMARY_TIMEOUT_SECONDS = env.float("ROLLING_SUMMARY_TIMEOUT_SECONDS", d
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
+# --- Audit (audit/) ---------------------------------------------------------------------------------
+# Transcripts (and any recordings) of ended calls are kept this many days; then the beat task removes
+# the caller's words and keeps the audit metadata. 0: kept for ever.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=0)
+RETENTION_BATCH = env.int("RETENTION_BATCH", default=500)
+# The audit counts a call as "ended right after a handoff" when it ended within this many seconds.
+AUDIT_ENDED_AFTER_HANDOFF_SECONDS = env.int("AUDIT_ENDED_AFTER_HANDOFF_SECONDS", default=15)
+
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-calls": {"task": "calls.tasks.reap_lost_calls", "schedule": 30.0},
+    "apply-retention": {"task": "audit.tasks.apply_retention", "schedule": 3600.0},
 }

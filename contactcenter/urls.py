@@ -10,6 +10,7 @@ urlpatterns = [
     path("calls/", call_page, name="call_page"),
     path("healthz", ops.healthz, name="healthz"),
     path("metrics", ops.metrics_view, name="metrics"),
+    path("audit/", include("audit.urls")),
     # daphne serves the app alone: the page's CSS/JS/AudioWorklet come from the static finders.
     re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}),
     path("", include("calls.urls")),

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-BEFORE = [("agents", "0004_scenario_inbound_numbers"), ("demo", None)]
+BEFORE = [("agents", "0005_scenario_versions_and_tool_redaction"), ("demo", None)]
 
 
 def migrate(targets: list[tuple[str, str]]) -> Any:

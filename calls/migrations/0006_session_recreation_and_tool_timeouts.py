@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0004_handoff_applied'),
+        ('calls', '0005_call_version_retention_and_audit_indexes'),
     ]
 
     operations = [

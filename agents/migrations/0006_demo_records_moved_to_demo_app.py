@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     """The demo records now belong to the demo app (state only: their tables and rows stay)."""
 
     dependencies = [
-        ('agents', '0004_scenario_inbound_numbers'),
+        ('agents', '0005_scenario_versions_and_tool_redaction'),
         ('demo', '0001_initial'),
     ]
 
