@@ -69,6 +69,25 @@ class ToolSecret:
         return False
 
 
+@dataclass
+class ToolOutcome:
+    result: Any = None
+    error: str | None = None
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def output_text(self) -> str:
+        """The function_call_output text the model reads."""
+        if self.error is not None:
+            return json.dumps({"error": self.error}, ensure_ascii=False)
+        if isinstance(self.result, str):
+            return self.result
+        return json.dumps(self.result, ensure_ascii=False, default=str)
+
+
 SECRET_PREFIX = "TOOL_SECRET_"
 HOSTS_SUFFIX = "_HOSTS"
 
