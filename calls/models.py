@@ -67,6 +67,8 @@ class Call(models.Model):
             models.Index(fields=["status", "last_heartbeat"]),
             models.Index(fields=["ended_at"], condition=Q(words_removed_at__isnull=True),
                          name="call_words_kept_ended_idx"),
+            # A phone webhook's repeat finds its call by (channel, provider call id).
+            models.Index(fields=["channel", "external_id"], name="call_channel_external_id"),
         )
 
     def __str__(self) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import environ
 
 from realtime.config import DEFAULT_PRICES, DEFAULT_REALTIME_MODEL, DEFAULT_SUPERVISOR_MODEL
+from realtime.tools import secrets_from_environment
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -103,6 +104,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Login throttling (contactcenter/login_throttle.py): after LOGIN_FAILURE_LIMIT failed logins from
+# one client address, or LOGIN_USERNAME_FAILURE_LIMIT on one username from anywhere, every login of
+# that address or username is refused until LOGIN_LOCKOUT_SECONDS after the first failure.
+AUTHENTICATION_BACKENDS = ["contactcenter.login_throttle.ThrottledModelBackend"]
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_USERNAME_FAILURE_LIMIT = env.int("LOGIN_USERNAME_FAILURE_LIMIT", default=20)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -181,10 +190,9 @@ REQUIRED_TOOL_TURNS_LIMIT = env.int("REQUIRED_TOOL_TURNS_LIMIT", default=3)
 AGENT_INSTRUCTIONS_MAX_CHARS = env.int("AGENT_INSTRUCTIONS_MAX_CHARS", default=750)
 
 # Webhook tools name a secret by setting name; the secret itself lives only in the environment.
-# TOOL_SECRET_<NAME>=value in the environment becomes TOOL_SECRETS["<NAME>"].
-TOOL_SECRETS = {
-    key[len("TOOL_SECRET_"):]: value for key, value in env.ENVIRON.items() if key.startswith("TOOL_SECRET_")
-}
+# TOOL_SECRET_<NAME>=value becomes TOOL_SECRETS["<NAME>"], sent only to the hosts listed in
+# TOOL_SECRET_<NAME>_HOSTS (host or host:port, comma-separated); without hosts it is never sent.
+TOOL_SECRETS = secrets_from_environment(env.ENVIRON)
 
 # Price per million tokens, per model class (USD): the engine's table ($32/M audio in, $0.40/M
 # cached, $64/M audio out for the gpt-realtime class; text likewise).
@@ -195,7 +203,10 @@ REALTIME_PRICES = DEFAULT_PRICES
 OPENAI_WEBHOOK_SECRET = env("OPENAI_WEBHOOK_SECRET", default="")
 # A SIP header (set by your trunk or PBX) naming the scenario of a call; then the default scenario
 # (empty: the first scenario by slug). An unknown scenario rejects the call (SIP 404).
+# The trunk must set or strip this header: a caller's INVITE may carry it. The allow-list (slugs,
+# comma-separated) limits what it may name; a call naming another scenario is rejected.
 SIP_SCENARIO_HEADER = env("SIP_SCENARIO_HEADER", default="X-Scenario")
+SIP_SCENARIO_HEADER_ALLOWED = env.list("SIP_SCENARIO_HEADER_ALLOWED", default=[])
 SIP_DEFAULT_SCENARIO = env("SIP_DEFAULT_SCENARIO", default="")
 
 # --- Twilio ------------------------------------------------------------------------------------
@@ -255,6 +266,11 @@ DASHBOARD_MAX_JSON_DEPTH = env.int("DASHBOARD_MAX_JSON_DEPTH", default=32)
 # Scenario a phone call runs when /twilio/voice names none and its dialled number reaches none
 # (empty: the first scenario by slug, only while no scenario lists inbound numbers).
 TWILIO_DEFAULT_SCENARIO = env("TWILIO_DEFAULT_SCENARIO", default="")
+# POST /twilio/voice: signed requests per caller number, and in all, per window (past either, the
+# caller hears a short sorry). A repeated CallSid never opens a second call.
+TWILIO_VOICE_CALLER_RATE_LIMIT = env.int("TWILIO_VOICE_CALLER_RATE_LIMIT", default=5)
+TWILIO_VOICE_RATE_LIMIT = env.int("TWILIO_VOICE_RATE_LIMIT", default=300)
+TWILIO_VOICE_RATE_WINDOW_SECONDS = env.int("TWILIO_VOICE_RATE_WINDOW_SECONDS", default=60)
 # Ephemeral Realtime client secrets: at most this many per user per window.
 CLIENT_SECRET_RATE_LIMIT = env.int("CLIENT_SECRET_RATE_LIMIT", default=5)
 CLIENT_SECRET_RATE_WINDOW_SECONDS = env.int("CLIENT_SECRET_RATE_WINDOW_SECONDS", default=60)
@@ -275,6 +291,33 @@ RETENTION_DAYS = env.int("RETENTION_DAYS", default=0)
 RETENTION_BATCH = env.int("RETENTION_BATCH", default=500)
 # The audit counts a call as "ended right after a handoff" when it ended within this many seconds.
 AUDIT_ENDED_AFTER_HANDOFF_SECONDS = env.int("AUDIT_ENDED_AFTER_HANDOFF_SECONDS", default=15)
+
+# --- Production (DJANGO_PRODUCTION=true) -----------------------------------------------------------
+# One switch for a deployment behind a TLS-terminating reverse proxy: HTTPS only (redirect, HSTS,
+# secure cookies), the proxy's X-Forwarded-Proto trusted, the client address taken from the
+# proxy's X-Forwarded-For. It refuses to start without its own secret key and host names, or with
+# DEBUG on; `manage.py check --deploy` is clean in this mode.
+PRODUCTION = env.bool("DJANGO_PRODUCTION", default=False)
+# Reverse proxies in front of Django that append the client's address to X-Forwarded-For (0: none,
+# REMOTE_ADDR is the client). Used by the login throttle.
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=1 if PRODUCTION else 0)
+if PRODUCTION:
+    from django.core.exceptions import ImproperlyConfigured
+
+    if DEBUG:
+        raise ImproperlyConfigured("DJANGO_PRODUCTION is set: DJANGO_DEBUG must be off.")
+    if not env("DJANGO_SECRET_KEY", default=""):
+        raise ImproperlyConfigured("DJANGO_PRODUCTION is set: DJANGO_SECRET_KEY must be set (the same on every host).")
+    if not env("DJANGO_ALLOWED_HOSTS", default=""):
+        raise ImproperlyConfigured("DJANGO_PRODUCTION is set: DJANGO_ALLOWED_HOSTS must name the site's hosts.")
+    # The proxy must set this header itself (overwriting any a client sent).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-calls": {"task": "calls.tasks.reap_lost_calls", "schedule": 30.0},
