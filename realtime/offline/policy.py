@@ -1155,17 +1155,36 @@ def _walk(value: Any, key: str = "", context: str = "") -> list[tuple[str, Any, 
     return out
 
 
+_PERSON = (
+    r"(?:customer|caller|user|member|patient|client|guest|subscriber|cardholder|account ?holder|"
+    r"passenger|student|tenant|resident|policy ?holder|employee|driver|owner|buyer|applicant|visitor)"
+)
+_WH = re.compile(r"^(why|what|how|when|where|which|who|whether)\b", re.IGNORECASE)
+_FORMAT_NOTE = re.compile(
+    r"\s*\b(?:in |as )?(?:ISO[- ]?8601|YYYY-MM-DD|MM/DD/YYYY|DD/MM/YYYY|E\.164)(?: format)?\b", re.IGNORECASE
+)
+
+
 def _label(name: str, schema: dict[str, Any]) -> str:
-    desc = str(schema.get("description") or "").strip().rstrip(".")
-    if desc and len(desc.split()) <= 10 and re.match(
-        r"^(the|a|an|your|customer|caller)\b", desc, re.IGNORECASE
-    ):
-        label = desc[0].lower() + desc[1:]
-        label = re.sub(r"\b(the )?(customer|caller|user)'s\b", "your", label, flags=re.IGNORECASE)
-        label = re.sub(r"^(the )?(customer|caller|user) ", "your ", label, flags=re.IGNORECASE)
-        if not re.match(r"^(the|a|an|your)\b", label):
+    """How a parameter is asked for: its description as a noun phrase addressed to the caller
+    ("The customer's date of birth" -> "your date of birth", "Last four digits of the card" ->
+    "the last four digits of the card", "Why the caller needs a human" -> "why you need a
+    human"); its name only when there is no usable description."""
+    desc = str(schema.get("description") or "").strip()
+    desc = re.split(r"\s*(?:\(|;|:|,|\be\.g\.|\bsuch as\b|\bfor example\b)", desc, maxsplit=1)[0]
+    desc = _FORMAT_NOTE.sub("", desc).strip().rstrip(".")
+    if desc and len(desc.split()) <= 12:
+        label = desc if re.match(r"^[A-Z]{2,}\b", desc) else desc[0].lower() + desc[1:]
+        if _WH.match(label):
+            label = re.sub(rf"\b(?:the |a |an )?{_PERSON} (\w+?)s\b", r"you \1", label, flags=re.IGNORECASE)
+            label = re.sub(rf"\b(?:the |a |an )?{_PERSON}'s\b", "your", label, flags=re.IGNORECASE)
+            label = re.sub(rf"\b(?:the |a |an )?{_PERSON}\b", "you", label, flags=re.IGNORECASE)
+            return label
+        label = re.sub(rf"\b(?:the )?{_PERSON}'s\b", "your", label, flags=re.IGNORECASE)
+        label = re.sub(rf"^(?:the )?{_PERSON} ", "your ", label, flags=re.IGNORECASE)
+        if not re.match(r"^(the|a|an|your)\b", label, re.IGNORECASE):
             label = "the " + label
-        return label.split(",")[0].split(" (")[0]
+        return label
     words = name.replace("_", " ").lower()
     words = re.sub(r"\bid\b", "ID", words)
     words = re.sub(r"\bdob\b", "date of birth", words)
@@ -1386,3 +1405,17 @@ def summarize(lines: list[str]) -> str:
     if agent:
         out.append(_sentence("The agent's last reply: " + agent[-1]))
     return " ".join(out)[:600]
+
+
+def asked_parameters(tools: list[dict[str, Any]] | None, question: str) -> list[tuple[str, dict[str, Any]]]:
+    """(kind, schema) of the tool parameters ``question`` asks for: those whose spoken label (the
+    words the policy asks with) it contains. Kinds as :func:`_param_kind` gives them."""
+    low = question.lower()
+    out: list[tuple[str, dict[str, Any]]] = []
+    for tool in parse_tools(tools):
+        for name, schema in tool.properties.items():
+            if _label(name, schema).lower() in low:
+                entry = (_param_kind(name, schema), schema)
+                if entry not in out:
+                    out.append(entry)
+    return out

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from . import audio
 from .faults import Faults
 from .responders import (
+    TRANSCRIPTION_CONTEXT,
     ChainTranscriber,
     FunctionCallOutput,
     Responder,
@@ -621,6 +622,7 @@ class RealtimeSession:
         self._speculation = asyncio.create_task(self._speculative_turn(data, self.input_buffer_format))
 
     async def _speculative_turn(self, data: bytes, fmt: str) -> str | None:
+        TRANSCRIPTION_CONTEXT.set(self._context({}, [i.public() for i in self.items]))
         transcript = await self.deps.transcriber.transcribe(data, fmt)
         if self._speculation is not asyncio.current_task():
             return transcript  # already committed (the response is being made now) or dropped
@@ -692,6 +694,7 @@ class RealtimeSession:
             elif speculation is not None and not self.transcripts.queue:
                 transcript = await speculation
             else:
+                TRANSCRIPTION_CONTEXT.set(self._context({}, [i.public() for i in self.items if i.id != item_id]))
                 transcript = await self.transcriber.transcribe(data, fmt)
         except Exception:
             log.exception("transcribing %s", item_id)
