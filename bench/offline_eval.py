@@ -133,9 +133,9 @@ def caller_reply(case: Case, agent: str, opened: int) -> str | None:
     if CONFIRM.search(last) and last.rstrip().endswith("?"):
         # a read-back: yes if every free-text value it should hold is there
         for key, want in case.expect["arguments"].items():
-            if _free_text(_schema(case, case.expect["tool"], key)) and isinstance(want, str):
-                if not _words(_number_words(want)) <= _words(_number_words(agent)):
-                    return "No, that's not right."
+            free = _free_text(_schema(case, case.expect["tool"], key)) and isinstance(want, str)
+            if free and not _words(_number_words(want)) <= _words(_number_words(agent)):
+                return "No, that's not right."
         return "Yes, please go ahead."
     said = [f["say"] for f in case.facts if any(cue in last for cue in f["cues"])]
     if said:
