@@ -49,7 +49,8 @@ EVENT_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     "guardrail": {"category": str, "text": str, "action": str, "agent": str},
     "escalation": {"escalation_id": int, "reason": str, "source": str, "agent": str, "webhook_status": str},
-    "usage": {"agent": str, "usage": dict, "cost": str, "call_cost": str},
+    # `call_local`: part of the call was answered by the local offline engine (priced at 0).
+    "usage": {"agent": str, "usage": dict, "cost": str, "call_cost": str, "call_local": bool},
     "latency": {"voice_to_voice_ms": int, "p50_ms": int, "p95_ms": int},
     # The caller said nothing for `ms` (server_vad idle_timeout_ms); `idle_prompts`: the call's count so far.
     "caller.idle": {"ms": int, "agent": str, "item_id": str, "idle_prompts": int},

@@ -820,7 +820,8 @@ class CallSession:
         response = p.get("response") or {}
         response_id = response.get("id", "")
         agent_slug = self._response_agent.pop(response_id, self.current_agent)
-        tokens, cost = self.usage.add(agent_slug, self.model, response.get("usage"))
+        local = self.config.local or self.provider == "offline"
+        tokens, cost = self.usage.add(agent_slug, self.model, response.get("usage"), local=local)
         await self._emit(ev.Usage(
             response_id=response_id,
             agent=agent_slug,
@@ -831,6 +832,7 @@ class CallSession:
             total_cost_usd=self.usage.cost_usd,
             cost_per_minute_usd=self.usage.cost_per_minute_usd,
             per_agent_cost_usd=dict(self.usage.per_agent_cost_usd),
+            local=local,
         ))
         outputs = response.get("output") or []
         called_tool = any(o.get("type") == "function_call" for o in outputs if isinstance(o, dict))
