@@ -80,12 +80,13 @@ class Outcome:
     log: list[str] = field(default_factory=list)
 
 
-def load(set_name: str) -> list[Case]:
+def load(set_name: str, phrasings: int = 0) -> list[Case]:
+    """Every (case, phrasing) of a set; ``phrasings`` > 0: only the first so many of each case."""
     cases = []
     for path in sorted((SETS / set_name).glob("*.json")):
         sc = json.loads(path.read_text())
         for case in sc["cases"]:
-            for phrasing in case["phrasings"]:
+            for phrasing in case["phrasings"][: phrasings or None]:
                 cases.append(Case(path.stem, sc["instructions"], sc["tools"], sc.get("outputs", {}), phrasing, case["facts"], case["expect"]))
     return cases
 
@@ -251,7 +252,7 @@ def evaluate(cases: list[Case], mode: str, verbose: bool) -> dict[str, float]:
         if mode == "voice":
             label += f" [{state['voice'][0]} {state['voice'][1]} {state['voice'][2] or ''}]".rstrip()
         status = "ok  " if outcome.success else "FAIL"
-        print(f"{status} {label} turns={outcome.turns} wrong_calls={outcome.wrong_calls}")
+        print(f"{status} {label} turns={outcome.turns} wrong_calls={outcome.wrong_calls}", flush=True)
         if verbose or not outcome.success or outcome.wrong_calls:
             print("      " + "\n      ".join(outcome.log))
     ok = [o for o in outcomes if o.success]
@@ -268,9 +269,10 @@ def main() -> None:
     parser.add_argument("--set", default="heldout", choices=sorted(p.name for p in SETS.iterdir() if p.is_dir()))
     parser.add_argument("--mode", default="both", choices=["text", "voice", "both"])
     parser.add_argument("--limit", type=int, default=0, help="only the first N tasks (a slice while developing)")
+    parser.add_argument("--phrasings", type=int, default=0, help="only the first N phrasings of each case (0: all)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    cases = load(args.set)
+    cases = load(args.set, args.phrasings)
     if args.limit:
         cases = cases[: args.limit]
     modes = ["text", "voice"] if args.mode == "both" else [args.mode]

@@ -117,3 +117,11 @@ def test_a_scenarios_own_phrases_count_as_what_they_mean() -> None:
     instructions = "You are the utility line.\n\nPhrases callers use:\n- \"the juice is gone\" means power outage\n"
     r = DialoguePolicy().respond(instructions, tools, said)
     assert r.function_call is not None and r.function_call.arguments == {"service": "power"}
+
+
+def test_digits_written_one_by_one_fill_an_identifier() -> None:
+    tools = [ts.fn("block_card", "Block a lost card.", {"last_four": {"type": "string", "pattern": "^[0-9]{4}$", "description": "Last four digits of the card"}}, ["last_four"])]
+    call = Call("You are the card line.", tools, {"block_card": {"blocked": True}})
+    call.caller("I lost my card.")
+    call.caller("It ends in 4. 4. 7. 1.")  # how the recogniser writes digits said one at a time
+    assert call.calls == [("block_card", {"last_four": "4471"})]
