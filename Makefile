@@ -29,6 +29,7 @@ run: deps
 
 test: dev-deps
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-speech-tools.sh
 	@scripts/test-services.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: dev-deps

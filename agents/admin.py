@@ -82,7 +82,7 @@ class AgentAdmin(admin.ModelAdmin):
     filter_horizontal = ("tools",)
     prepopulated_fields = {"slug": ("name",)}  # noqa: RUF012
     fieldsets = (
-        (None, {"fields": ("name", "slug", "kind", "instructions", "handoff_description")}),
+        (None, {"fields": ("name", "slug", "kind", "instructions", "handoff_description", "caller_phrases")}),
         ("Model and voice", {"fields": ("model", "voice", "output_modality", "speed", "max_output_tokens")}),
         (
             "Turn detection",

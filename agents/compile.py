@@ -130,7 +130,7 @@ def session_payload(agent: Agent, tools: list[ToolSpec]) -> dict[str, Any]:
     return {
         "type": "realtime",
         "model": agent.effective_model,
-        "instructions": agent.instructions,
+        "instructions": agent.compiled_instructions,
         "output_modalities": [agent.output_modality],
         "audio": {
             "input": {
@@ -151,14 +151,14 @@ def agent_spec(agent: Agent, edges: list[HandoffEdge]) -> AgentSpec:
     tools = [tool_spec(t) for t in agent.tools.all().order_by("name")]
     if agent.kind == Agent.Kind.SUPERVISOR:
         return AgentSpec(
-            slug=agent.slug, name=agent.name, kind="supervisor", instructions=agent.instructions,
+            slug=agent.slug, name=agent.name, kind="supervisor", instructions=agent.compiled_instructions,
             handoff_description=agent.handoff_description, model=agent.effective_model, voice="",
             tool_choice=agent.tool_choice, tools=tuple(tools), session={},
         )
     outgoing = sorted((e for e in edges if e.from_agent_id == agent.pk), key=lambda e: e.to_agent.slug)
     tools += [transfer_tool_spec(e) for e in outgoing]
     return AgentSpec(
-        slug=agent.slug, name=agent.name, kind="realtime", instructions=agent.instructions,
+        slug=agent.slug, name=agent.name, kind="realtime", instructions=agent.compiled_instructions,
         handoff_description=agent.handoff_description, model=agent.effective_model, voice=agent.voice,
         tool_choice=agent.tool_choice, tools=tuple(tools), session=session_payload(agent, tools),
     )

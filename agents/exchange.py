@@ -35,7 +35,7 @@ AGENT_FIELDS = (
     "slug", "name", "kind", "instructions", "handoff_description", "model", "voice", "output_modality",
     "turn_detection", "vad_threshold", "vad_prefix_padding_ms", "vad_silence_duration_ms", "vad_idle_timeout_ms",
     "vad_create_response", "vad_interrupt_response", "vad_eagerness", "transcription_model",
-    "transcription_language", "noise_reduction", "speed", "tool_choice", "max_output_tokens",
+    "transcription_language", "noise_reduction", "speed", "tool_choice", "max_output_tokens", "caller_phrases",
 )
 SCENARIO_FIELDS = (
     "slug", "name", "description", "max_handoff_depth", "max_session_seconds", "summarize_every_turns",

@@ -159,6 +159,14 @@ class Agent(models.Model):
     handoff_description = models.TextField(
         blank=True, help_text="One sentence other agents read to decide whether to transfer here."
     )
+    caller_phrases = models.TextField(
+        blank=True,
+        help_text=(
+            "Phrases callers use, one per line, each with what it means, e.g. "
+            "<code>the juice is off: power outage</code>. Compiled into the instructions under "
+            "\"Phrases callers use:\"; the offline engine reads them as vocabulary."
+        ),
+    )
     model = models.CharField(
         max_length=80,
         blank=True,
@@ -219,6 +227,15 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.slug})"
+
+    @property
+    def compiled_instructions(self) -> str:
+        """The instructions with the agent's caller phrases appended as their own section."""
+        lines = [line.strip().lstrip("-*• ").strip() for line in (self.caller_phrases or "").splitlines()]
+        lines = [line for line in lines if line]
+        if not lines:
+            return self.instructions
+        return self.instructions.rstrip() + "\n\nPhrases callers use:\n" + "\n".join(f"- {line}" for line in lines) + "\n"
 
     @property
     def effective_model(self) -> str:

@@ -8,9 +8,13 @@ phone line sends them), server_vad with 500 ms of silence, and waits for each an
 are answered at once, as a tool would). Concurrency ramps 1, 2, 3, ... until p95 of the voice-to-
 voice latency passes 1 s (or the level or time bound is reached).
 
-Measured on the server: voice-to-voice = ``speech_stopped`` sent -> first ``output_audio.delta``
-sent, broken down into waiting for the transcript (stopped -> transcription completed) and the
-answer (transcript -> first audio: policy + first sentence of speech). Real-time factors: wall
+Voice-to-voice is what the caller perceives: from the end of the caller's speech in the audio (the
+bench knows where each utterance's speech ends, and sends it in real time) to the first
+``output_audio.delta`` received, the same definition as the dashboard's (which backdates
+``speech_stopped`` by the silence window). It is shown with its parts: the silence window (end of
+speech -> ``speech_stopped`` received: the VAD waiting for 500 ms of silence) and the answer after
+it; on the server, waiting for the transcript (stopped -> transcription completed) and transcript
+-> first audio (policy + first sentence of speech). Real-time factors: wall
 seconds per audio second of recognition and synthesis, at one caller. The last line:
 ``RESULT v2v_p50_ms=... v2v_p95_ms=... stt_rtf=... tts_rtf=... max_concurrent_calls_p95_under_1s=...``.
 """
@@ -55,6 +59,7 @@ TOOLS = [
         },
     },
 ]
+LEAD_MS = 300
 UTTERANCES = [
     "Hi, I'd like to return the rain jacket I bought.",
     "My phone number is five five five one two three four five six seven, and I was born on March third nineteen eighty five.",
@@ -71,8 +76,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def caller(url: str, speech: list[bytes], turns: int, offset: int) -> None:
-    """One synthetic call: greeting, then ``turns`` utterances in real time, each answered."""
+async def caller(url: str, speech: list[tuple[bytes, float]], turns: int, offset: int, timings: list[tuple[float, float]]) -> None:
+    """One synthetic call: greeting, then ``turns`` utterances in real time, each answered.
+    ``speech``: (audio, ms of speech from its start); appends (voice-to-voice ms measured from the
+    end of speech, silence window ms) per answered turn to ``timings``."""
     from websockets.asyncio.client import connect
 
     async with connect(f"{url}?model=gpt-realtime-2", additional_headers={"Authorization": f"Bearer {TEST_API_KEY}"}, max_size=None) as ws:
@@ -93,10 +100,16 @@ async def caller(url: str, speech: list[bytes], turns: int, offset: int) -> None
         await ws.send(json.dumps({"type": "response.create"}))
         done = asyncio.Event()
         rounds = [0]
+        marks: dict[str, float] = {}
 
         async def reader() -> None:
             async for raw in ws:
                 event = json.loads(raw)
+                now = time.perf_counter()
+                if event["type"] == "input_audio_buffer.speech_stopped" and "speech_end" in marks:
+                    marks.setdefault("stopped", now)
+                elif event["type"] == "response.output_audio.delta" and "stopped" in marks and "first_audio" not in marks:
+                    marks["first_audio"] = now
                 if event["type"] == "response.done":
                     calls = [o for o in event["response"]["output"] if o["type"] == "function_call"]
                     rounds[0] += 1
@@ -118,14 +131,18 @@ async def caller(url: str, speech: list[bytes], turns: int, offset: int) -> None
             for turn in range(turns):
                 done.clear()
                 rounds[0] = 0
-                data = speech[(offset + turn) % len(speech)]
+                data, speech_ms = speech[(offset + turn) % len(speech)]
+                marks.clear()
                 start = time.perf_counter()
+                marks["speech_end"] = start + (LEAD_MS + speech_ms) / 1000
                 for n, i in enumerate(range(0, len(data), frame)):  # real time, without drift
                     await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(data[i : i + frame]).decode()}))
                     delay = start + (n + 1) * 0.02 - time.perf_counter()
                     if delay > 0:
                         await asyncio.sleep(delay)
                 await asyncio.wait_for(done.wait(), 60)
+                if "first_audio" in marks and "stopped" in marks:
+                    timings.append(((marks["first_audio"] - marks["speech_end"]) * 1000, (marks["stopped"] - marks["speech_end"]) * 1000))
                 await asyncio.sleep(0.3)
         finally:
             task.cancel()
@@ -161,7 +178,7 @@ async def main(args: argparse.Namespace) -> None:
     for text in UTTERANCES:
         pcm = (engine.synthesizer.synthesize_all(text) * 0.6).astype("int16")
         silence = bytes([0xFF]) * audio.ms_to_bytes(1000, FMT)  # mu-law silence
-        speech.append(silence[: audio.ms_to_bytes(300, FMT)] + audio.encode_from_pcm16_24k(pcm, FMT) + silence)
+        speech.append((silence[: audio.ms_to_bytes(LEAD_MS, FMT)] + audio.encode_from_pcm16_24k(pcm, FMT) + silence, len(pcm) / 24))
     # the test peer on the engine: it keeps each session and its event times for the breakdown
     server = offline_server(engine=engine, server_class=RealtimeServer, api_key=TEST_API_KEY, max_session_seconds=600.0)
     await server.start("127.0.0.1", 0)
@@ -170,6 +187,7 @@ async def main(args: argparse.Namespace) -> None:
     synthesizer: Any = server.deps.synthesizer
     deadline = time.perf_counter() + args.budget_s
     first_level: list[float] = []
+    first_silence = float("nan")
     stt_rtf = tts_rtf = float("nan")
     max_ok = 0
     try:
@@ -182,20 +200,23 @@ async def main(args: argparse.Namespace) -> None:
             synthesizer.seconds.clear()
             hits = responder.prefetch_hits
             t0 = time.perf_counter()
-            await asyncio.gather(*(caller(server.url, speech, args.turns, i) for i in range(level)))
+            timings: list[tuple[float, float]] = []
+            await asyncio.gather(*(caller(server.url, speech, args.turns, i, timings) for i in range(level)))
             rows = [row for s in server.sessions[before:] for row in breakdown(s)]
-            v2v = [r[0] for r in rows]
+            v2v = [t[0] for t in timings]
             p50, p95 = percentile(v2v, 50), percentile(v2v, 95)
+            silence_window = statistics.median(t[1] for t in timings) if timings else float("nan")
             stt_wait = statistics.median(r[1] for r in rows) if rows else float("nan")
             answer = statistics.median(r[2] for r in rows) if rows else float("nan")
             print(
-                f"level {level}: {len(rows)} turns in {time.perf_counter() - t0:.1f} s  v2v p50 {p50:.0f} ms  p95 {p95:.0f} ms"
-                f"  (median: transcript wait {stt_wait:.0f} ms, transcript->audio {answer:.0f} ms)"
+                f"level {level}: {len(v2v)} turns in {time.perf_counter() - t0:.1f} s  v2v from end of speech p50 {p50:.0f} ms  p95 {p95:.0f} ms"
+                f"  (median: silence window {silence_window:.0f} ms, then on the server transcript wait {stt_wait:.0f} ms, transcript->audio {answer:.0f} ms)"
                 f"  stt rtf {rtf(transcriber.seconds):.3f}  tts rtf {rtf(synthesizer.seconds):.3f}"
                 f"  prepared answers used {responder.prefetch_hits - hits}"
             )
             if level == 1:
                 first_level = v2v
+                first_silence = silence_window
                 stt_rtf, tts_rtf = rtf(transcriber.seconds), rtf(synthesizer.seconds)
             if p95 > 1000:
                 break
@@ -205,6 +226,7 @@ async def main(args: argparse.Namespace) -> None:
         engine.close()
     print(
         f"RESULT v2v_p50_ms={percentile(first_level, 50):.0f} v2v_p95_ms={percentile(first_level, 95):.0f} "
+        f"silence_window_ms={first_silence:.0f} "
         f"stt_rtf={stt_rtf:.3f} tts_rtf={tts_rtf:.3f} max_concurrent_calls_p95_under_1s={max_ok}"
     )
 

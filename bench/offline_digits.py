@@ -10,8 +10,10 @@ which piper reads as a cardinal number), digit words unbroken, grouped, "oh" for
 "double"/"triple".
 
 "before" is the recogniser without a prompt and the policy reading only digits as written
-(``DialoguePolicy(spoken_digits=False)``); "after" is the engine's default: the recogniser's
-number-biasing prompt and the policy's spoken-digit readings. Both run on the same audio in the
+(``DialoguePolicy(spoken_digits=False)``); "after" is what the engine does in a call: the
+recogniser's prompt built from the question the agent just asked for that parameter
+(`realtime.offline.hints`: the question plus a placeholder answer of the parameter's type, never
+a case's answer) and the policy's spoken-digit readings. Both run on the same audio in the
 same process. A few sentences without digits check that the prompt leaves ordinary speech alone.
 The last line is machine-readable:
 ``RESULT digits_exact_before=... digits_exact_after=... stt_rtf_before=... stt_rtf=... ...``.
@@ -28,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from realtime import audio
+from realtime.offline.hints import recognition_prompt
 from realtime.offline.policy import DialoguePolicy
-from realtime.offline.stt import DIGITS_PROMPT, Recognizer
+from realtime.offline.stt import Recognizer
 from realtime.offline.tts import Synthesizer
 
 PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -83,19 +86,33 @@ PLAIN: list[tuple[str, tuple[str, ...]]] = [
 @dataclass(frozen=True)
 class Config:
     name: str
-    prompt: str | None
+    biased: bool
     spoken_digits: bool
 
 
-def extract(policy: DialoguePolicy, kind: str, said: str) -> Any:
-    """The argument the policy fills from ``said`` when it must call a tool taking only it."""
+def tool_for(kind: str) -> dict[str, Any]:
     param, schema = PARAMS[kind]
-    tool = {
+    return {
         "type": "function",
         "name": "record_details",
         "description": "Record a detail the caller gives.",
         "parameters": {"type": "object", "properties": {param: schema}, "required": [param]},
     }
+
+
+def question_prompt(kind: str) -> str:
+    """The recogniser's prompt after the policy asked for the parameter of ``kind``."""
+    policy = DialoguePolicy()
+    hello = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi, I need to give you a detail."}]}
+    asked = policy.respond("You are a helpful agent.", [tool_for(kind)], [hello], "auto")
+    said = {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": asked.text}]}
+    return recognition_prompt("You are a helpful agent.", [tool_for(kind)], [hello, said])
+
+
+def extract(policy: DialoguePolicy, kind: str, said: str) -> Any:
+    """The argument the policy fills from ``said`` when it must call a tool taking only it."""
+    param, _schema = PARAMS[kind]
+    tool = tool_for(kind)
     item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": said}]}
     result = policy.respond("You are a helpful agent.", [tool], [item], {"type": "function", "name": "record_details"})
     assert result.function_call is not None
@@ -109,7 +126,7 @@ def words(text: str) -> str:
 def main() -> None:
     quick = "--quick" in sys.argv
     tts = Synthesizer(threads=1)
-    stt = Recognizer(cpu_threads=2, prompt=None)
+    stt = Recognizer(cpu_threads=2)  # its default prompt is used for the plain sentences
     cases = CASES[::2] if quick else CASES
     speech = [
         audio.to_float32_16k(
@@ -124,7 +141,10 @@ def main() -> None:
         for t, _ in PLAIN
     ]
     stt.transcribe(speech[0])  # warm-up
-    configs = [Config("before", None, False), Config("after", DIGITS_PROMPT, True)]
+    configs = [Config("before", False, False), Config("after", True, True)]
+    prompts = {kind: question_prompt(kind) for kind in PARAMS}
+    for kind, prompt in prompts.items():
+        print(f"prompt after the {kind} question: {prompt!r}")
     policies = {c.name: DialoguePolicy(spoken_digits=c.spoken_digits) for c in configs}
     exact = {c.name: dict.fromkeys(PARAMS, 0) for c in configs}
     kept = dict.fromkeys(policies, 0)
@@ -133,7 +153,7 @@ def main() -> None:
     # the two configurations take turns on each utterance, so a busy machine slows both alike
     for (said, kind, expected), f16 in zip(cases, speech, strict=True):
         for cfg in configs:
-            heard = stt.transcribe(f16, prompt=cfg.prompt or "")
+            heard = stt.transcribe(f16, prompt=prompts[kind] if cfg.biased else "")
             rtfs[cfg.name].append(heard.seconds / heard.audio_seconds)
             got = extract(policies[cfg.name], kind, heard.text)
             exact[cfg.name][kind] += got == expected
@@ -141,7 +161,7 @@ def main() -> None:
             lines[cfg.name].append(f"  {mark} {said!r}\n       heard {heard.text!r} -> {got!r}")
     for (said, keys), f16 in zip(PLAIN, plain, strict=True):
         for cfg in configs:
-            heard = stt.transcribe(f16, prompt=cfg.prompt or "")
+            heard = stt.transcribe(f16, prompt=stt.prompt if cfg.biased else "")
             rtfs[cfg.name].append(heard.seconds / heard.audio_seconds)
             good = all(k in words(heard.text) for k in keys)
             kept[cfg.name] += good
@@ -152,7 +172,7 @@ def main() -> None:
     for cfg in configs:
         got = exact[cfg.name]
         total = sum(got.values())
-        print(f"== {cfg.name}: prompt={cfg.prompt!r} spoken_digits={cfg.spoken_digits}")
+        print(f"== {cfg.name}: question-biased prompt={cfg.biased} spoken_digits={cfg.spoken_digits}")
         print("\n".join(lines[cfg.name]))
         print(
             f"  exact {total}/{len(cases)} (phone {got['phone']}/{counts['phone']}, date "

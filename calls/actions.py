@@ -541,6 +541,7 @@ def do_record_usage(call_id: int, *, agent: str, usage: dict[str, Any], cost: De
         call.save(update_fields=["usage", "cost"])
         _publish(call_id, "usage", {
             "agent": agent, "usage": usage, "cost": str(cost), "call_cost": str(call.cost),
+            "call_local": call.has_local_usage,
         })
     return call.cost
 

@@ -24,6 +24,7 @@ from django.conf import settings
 
 from agents import registry
 from calls import actions
+from calls.models import LOCAL_SUFFIX
 from realtime import events as ev
 from realtime.config import AudioFormat, EngineConfig
 from realtime.context import TranscriptItem as EngineTranscriptItem
@@ -64,6 +65,7 @@ def engine_config(audio_format: AudioFormat) -> EngineConfig:
         required_tool_turns_limit=settings.REQUIRED_TOOL_TURNS_LIMIT,
         # Used only by scenarios whose failover provider is the offline engine.
         failover_base_url=settings.OFFLINE_ENGINE_URL or None,
+        local=not settings.OPENAI_API_KEY,
     )
 
 
@@ -254,7 +256,9 @@ class CallBridge:
             self._record(actions.do_escalate, call_id, reason=event.reason,
                          source=ESCALATION_SOURCES.get(event.source, "model"), agent=event.agent)
         elif isinstance(event, ev.Usage):
-            self._record(actions.do_record_usage, call_id, agent=event.agent, usage=dict(event.tokens),
+            # local usage (the offline engine) is kept apart from the priced part of the same agent
+            agent = f"{event.agent}{LOCAL_SUFFIX}" if event.local else event.agent
+            self._record(actions.do_record_usage, call_id, agent=agent, usage=dict(event.tokens),
                          cost=Decimal(str(event.cost_usd)))
         elif isinstance(event, ev.Latency):
             if event.kind == "voice_to_voice":

@@ -33,6 +33,7 @@ CALL_SUPERVISOR = "call.supervisor"
 #: recreates before the session's maximum length and after a drop).
 RECREATE_MESSAGE = "call.recreate"
 
+
 class Event(BaseModel):
     """A published event: every field required and of its exact type, nothing else allowed."""
 
@@ -137,11 +138,14 @@ class EscalationStatus(Event):
 
 
 class Usage(Event):
+    """`call_local`: part of the call was answered by the local offline engine (priced at 0)."""
+
     type: Literal["usage"]
     agent: str
     usage: dict[str, Any]
     cost: str
     call_cost: str
+    call_local: bool
 
 
 class Latency(Event):

@@ -16,6 +16,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+LOCAL_SUFFIX = " (local)"
+"""Usage answered by the local offline engine is kept under "<agent> (local)" in ``Call.usage``."""
+
 
 class Call(models.Model):
     class Channel(models.TextChoices):
@@ -85,6 +88,19 @@ class Call(models.Model):
     def limits(self) -> dict[str, Any]:
         return dict(self.spec.get("limits") or {})
 
+    @property
+    def has_local_usage(self) -> bool:
+        """Part of the call was answered by the local offline engine (priced at 0)."""
+        return any(str(agent).endswith(LOCAL_SUFFIX) for agent in (self.usage or {}))
+
+    @property
+    def cost_label(self) -> str:
+        """The cost as shown: "$0.0123", "local" (all offline, priced 0) or "$0.0123 + local"."""
+        amount = f"${self.cost:.4f}" if self.cost < 1 else f"${self.cost:.2f}"
+        if not self.has_local_usage:
+            return amount
+        return "local" if not self.cost else f"{amount} + local"
+
     def dashboard_row(self) -> dict[str, Any]:
         """What the supervisor dashboard's calls list shows of this call (JSON-safe)."""
         return {
@@ -98,6 +114,7 @@ class Call(models.Model):
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "end_reason": self.end_reason,
             "cost": str(self.cost),
+            "local": self.has_local_usage,
             "latency_p50_ms": self.latency_p50_ms,
             "latency_p95_ms": self.latency_p95_ms,
             "idle_prompts": self.idle_prompts,

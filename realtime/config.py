@@ -84,6 +84,8 @@ class EngineConfig:
     # (the local offline engine); None: no failover.
     failover_base_url: str | None = None
     failover_api_key: str = "offline"
+    # The primary endpoint is the local offline engine (no OpenAI key): its usage is priced at 0.
+    local: bool = False
     # Moderation of every answer for all scenarios (a scenario can also turn it on: its guardrails'
     # ``moderation``); each checked chunk is one request to POST {base_url}/moderations.
     moderation: bool = False

@@ -228,6 +228,8 @@ class Usage(EngineEvent):
     total_cost_usd: float
     cost_per_minute_usd: float
     per_agent_cost_usd: dict[str, float] = field(default_factory=dict)
+    local: bool = False
+    """Answered by the local offline engine: priced at 0 ("local" wherever costs are shown)."""
 
 
 @dataclass

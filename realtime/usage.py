@@ -1,5 +1,8 @@
 """Tokens and cost: every ``response.done`` usage summed per call and per agent, priced per model.
 
+Usage answered by the local offline engine (``local=True``: a call with no key, or after failover
+to the offline provider) is counted but priced at 0.
+
 Prices are per million tokens, keyed by price class, the shape of Django's
 ``settings.REALTIME_PRICES``. A model name maps to its class by prefix: ``gpt-realtime-mini*`` ->
 ``gpt-realtime-mini``, any other ``gpt-realtime*`` -> ``gpt-realtime`` (longest matching class
@@ -79,10 +82,11 @@ class UsageMeter:
     per_agent_cost_usd: dict[str, float] = field(default_factory=dict)
     responses: int = 0
 
-    def add(self, agent: str, model: str, usage: dict[str, Any] | None) -> tuple[dict[str, int], float]:
-        """Add one response's usage; returns its tokens and cost."""
+    def add(self, agent: str, model: str, usage: dict[str, Any] | None, *, local: bool = False) -> tuple[dict[str, int], float]:
+        """Add one response's usage; returns its tokens and cost. ``local``: answered by the local
+        offline engine, whose (estimated) tokens cost nothing."""
         tokens = tokens_from_usage(usage)
-        cost = cost_of(tokens, model, self.prices)
+        cost = 0.0 if local else cost_of(tokens, model, self.prices)
         bucket = self.per_agent.setdefault(agent, {})
         for key, value in tokens.items():
             self.totals[key] = self.totals.get(key, 0) + value

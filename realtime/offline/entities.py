@@ -300,7 +300,13 @@ def digit_readings(text: str) -> list[str]:
         second = _HOMOPHONE_BEFORE.sub(lambda m: DIGIT_HOMOPHONES[m.group(1).lower()] + " ", first)
         second = _HOMOPHONE_AFTER.sub(lambda m: m.group(1) + DIGIT_HOMOPHONES[m.group(2).lower()], second)
         out.extend(r for r in (first, second) if r not in out)
+    # digits a recogniser wrote one by one with dots or dashes between them ("4. 4. 7. 1.")
+    joined = [_SPELLED_DIGITS.sub(lambda m: re.sub(r"\D", "", m.group(0)), r) for r in out]
+    out.extend(r for r in joined if r not in out)
     return out
+
+
+_SPELLED_DIGITS = re.compile(r"\b\d(?:\s*[.\-]\s*\d\b){2,}")
 
 
 def plausible_phone(number: str) -> bool:

@@ -45,6 +45,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from realtime.offline import entities as ent
@@ -57,21 +58,10 @@ STRONG = 2.5
 WEAK = 1.0
 """In text mode (a supervisor that is asked because facts are needed) a weaker match will do."""
 
-_STOP = frozenset(
-    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "for", "from", "by", "with", "about", "as", "into", "over", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "doing", "have", "has", "had", "having", "i", "me", "my", "mine", "you", "your", "yours", "we", "our", "us", "it", "its", "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "please", "just", "so", "very", "really", "also", "too", "not", "no", "yes", "yeah", "ok", "okay", "hi", "hello", "hey", "thanks", "thank", "well", "um", "uh", "like", "want", "wanted", "need", "needs", "get", "got", "go", "going", "let", "know", "think", "some", "any", "all", "one", "them", "they", "their", "he", "she", "his", "her", "him", "caller", "customer", "user", "tool", "function", "use", "using", "used", "call", "help", "today", "now", "then", "than", "via", "e", "g", "etc", "id"]
-)
-_SYNONYMS = {
-    "deal": "discount", "sale": "discount", "offer": "discount", "promotion": "discount",
-    "promo": "discount", "bargain": "discount", "cheap": "discount", "buy": "discount",
-    "purchas": "discount", "shopp": "discount", "person": "human", "representative": "human",
-    "operator": "human", "someone": "human", "somebody": "human", "manager": "human",
-    "refund": "return", "exchang": "return", "sent": "send", "born": "birth", "birthday": "birth",
-    "dob": "birth", "mobile": "phone", "telephone": "phone", "cell": "phone", "shop": "store",
-    "location": "store", "nearest": "store", "branch": "store", "zipcode": "zip",
-    "postcode": "zip", "bill": "billing", "charg": "billing", "invoic": "billing",
-    "speak": "talk", "escalate": "human", "purchase": "discount", "bought": "order",
-    "exchange": "return", "charge": "billing", "invoice": "billing",
-}  # fmt: skip
+_VOCABULARY: dict[str, Any] = json.loads((Path(__file__).parent / "vocabulary.json").read_text())
+"""The general vocabulary (``vocabulary.json``): stop words, synonyms, concept groups, phrases."""
+_STOP = frozenset(_VOCABULARY["stop"])
+_SYNONYMS: dict[str, str] = dict(_VOCABULARY["synonyms"])
 _GREETING_RE = re.compile(
     r"\b(hello|hi|hey|welcome|thank you for calling|thanks for calling|good (morning|afternoon|"
     r"evening))\b",
@@ -80,7 +70,8 @@ _GREETING_RE = re.compile(
 _CLOSING_RE = re.compile(
     r"^\W*(no|nope|no thanks?|no thank you|that'?s (all|it)|nothing else|bye|goodbye|thanks?|"
     r"thank you|thanks?,? bye|thank you,? (goodbye|bye)|that is all|i'?m good|all good)"
-    r"(,? (that'?s all|thanks?|thank you|bye|goodbye))*\W*$",
+    r"(\W+(that'?s (all|it)|that is all|nothing else|thanks?|thank you|bye|goodbye|i'?m good|all good|"
+    r"(have a )?(nice|good|great) (day|one)|cheers))*\W*$",
     re.IGNORECASE,
 )
 _LONG_TEXT = re.compile(
@@ -100,8 +91,8 @@ _TO_MODEL = re.compile(
 _END_CALL = re.compile(r"^(end_call|hang_up|end_conversation)$", re.IGNORECASE)
 
 
-def _stem(word: str) -> str:
-    """A tiny suffix stripper (plurals, -ed, -ing) plus synonyms; the same on both sides."""
+def _strip_suffix(word: str) -> str:
+    """A tiny suffix stripper: plurals, -ed, -ing."""
     w = word.lower()
     if len(w) > 4 and w.endswith("ies"):
         w = w[:-3] + "y"
@@ -113,15 +104,54 @@ def _stem(word: str) -> str:
         w = w[:-3]
     elif len(w) > 4 and w.endswith("ed"):
         w = w[:-2]
+    return w
+
+
+def _stem(word: str) -> str:
+    """The stem a word counts as (suffixes stripped, then synonyms); the same on both sides."""
+    w = _strip_suffix(word)
     return _SYNONYMS.get(w, w)
 
 
-_PHRASES = (
-    (re.compile(r"\b(send|sent|sending|bring|take|ship|give)(ing)?\s+(it\s+|them\s+)?back\b", re.IGNORECASE), "return"),
-    (re.compile(r"\bmoney back\b", re.IGNORECASE), "refund"),
-    (re.compile(r"\b(real|live)\s+(person|human|agent)\b", re.IGNORECASE), "human"),
-    (re.compile(r"\bdate of birth\b", re.IGNORECASE), "birth"),
-)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    words = [re.escape(w) for w in phrase.lower().split()]
+    return re.compile(r"\b" + r"\s+".join(words) + r"\b", re.IGNORECASE)
+
+
+_PHRASES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(pattern, re.IGNORECASE), replacement) for pattern, replacement in _VOCABULARY["phrases"]
+]
+for _concept, _members in _VOCABULARY["groups"].items():
+    for _member in _members:
+        if " " in _member.strip() or "'" in _member:
+            _PHRASES.append((_phrase_pattern(_member), _concept))
+        else:
+            _SYNONYMS.setdefault(_strip_suffix(_member), _strip_suffix(_concept))
+_PHRASES.sort(key=lambda pr: -len(pr[0].pattern))  # the longest phrase first
+
+
+def scenario_phrases(instructions: str) -> list[tuple[re.Pattern[str], str]]:
+    """Per-scenario vocabulary from the instructions' "Phrases callers use:" section (an agent's
+    phrases, compiled in): lines such as ``- "no electricity" means power outage`` or
+    ``- no electricity: power outage``. Each phrase counts as the words it means."""
+    match = re.search(r"phrases callers use\s*:?\s*\n((?:[ \t]*[-*•][^\n]*\n?)+)", instructions or "", re.IGNORECASE)
+    if match is None:
+        return []
+    out: list[tuple[re.Pattern[str], str]] = []
+    for line in match.group(1).splitlines():
+        line = line.strip().lstrip("-*• ").strip()
+        m = re.match(r"^[\"“']?(.+?)[\"”']?\s*(?:means|=|->|:)\s*(.+)$", line, re.IGNORECASE)
+        if m and m.group(1).strip() and m.group(2).strip():
+            out.append((_phrase_pattern(m.group(1).strip()), m.group(2).strip().rstrip(".")))
+    return out
+
+
+def expand(text: str, phrases: list[tuple[re.Pattern[str], str]]) -> str:
+    """``text`` with each scenario phrase it holds followed by what it means."""
+    for pattern, meaning in phrases:
+        if pattern.search(text):
+            text = f"{text} {meaning}"
+    return text
 
 
 def tokens(text: str) -> list[str]:
@@ -356,6 +386,8 @@ class _State:
     segment_start: int  # first turn of the current agent (after the last transfer output)
     text_mode: bool
     idf: dict[str, float]
+    phrases: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    """The scenario's own phrases (see :func:`scenario_phrases`)."""
 
     def done(self) -> set[str]:
         """Tools called with a successful output by the current agent."""
@@ -491,19 +523,19 @@ class DialoguePolicy:
                 if t.kind == "system":
                     said = t.text.rsplit(": ", 1)[-1] if ": " in t.text else t.text
                     window.append((i, ent.normalize_numbers(said)))
-        n = max(len(tools), 1)
+        n = max(len(tools), 2)  # one tool: its words are as telling as with two
         df: dict[str, int] = {}
         for tool in tools:
             for tok in tool.vocabulary:
                 df[tok] = df.get(tok, 0) + 1
         idf = {tok: math.log(1 + n / count) for tok, count in df.items()}
-        return _State(instructions, tools, turns, window, segment_start, text_mode, idf)
+        return _State(instructions, tools, turns, window, segment_start, text_mode, idf, scenario_phrases(instructions))
 
     # -- choosing a tool
 
     def _score(self, st: _State, tool: _Tool, text: str, *, name_only: bool = False) -> float:
         total = 0.0
-        for tok in sorted(set(tokens(text))):
+        for tok in sorted(set(tokens(expand(text, st.phrases)))):
             w = st.idf.get(tok, 0.0)
             if tok in tool.name_tokens:
                 total += 3 * w
@@ -586,12 +618,22 @@ class DialoguePolicy:
                 tool = provider
                 args, missing = self._fill(st, tool)
         if missing:
-            return PolicyResponse(text=_join(preface, self._ask(st, tool, missing)))
-        if _CONFIRM.search(tool.description) and not st.text_mode:
-            question = _confirmation(tool, args)
+            # typed details can be asked together; free text one at a time (so the answer is its value)
+            typed = [m for m in missing if _param_kind(m, tool.properties[m]) not in _FREE_TEXT]
+            last_user = max((i for i, t in enumerate(st.turns) if t.kind == "user"), default=-1)
+            if changes_data(tool) and last_user >= 0 and self._declined_at(st, tool) == last_user:
+                return PolicyResponse(text=_join("I'm sorry about that.", self._ask(st, tool, typed or missing[:1], again=True)))
+            return PolicyResponse(text=_join(preface, self._ask(st, tool, typed or missing[:1])))
+        readback = not st.text_mode and self._needs_readback(tool, args)
+        if (_CONFIRM.search(tool.description) or readback) and not st.text_mode:
+            question = _readback(tool, args) if readback else _confirmation(tool, args)
             answer = self._confirmed(st, question)
             if answer is None:
                 return PolicyResponse(text=_join(preface, question))
+            if answer is False and readback:
+                loose = [n for n in args if _param_kind(n, tool.properties[n]) == "short"]
+                labels = _and_join([_label(n, tool.properties[n]) for n in loose])
+                return PolicyResponse(text=f"I'm sorry about that. Could you please tell me {labels} again?")
             if answer is False:
                 return PolicyResponse(text=_join("All right, I won't do that.", ANYTHING_ELSE))
         return PolicyResponse(
@@ -670,8 +712,14 @@ class DialoguePolicy:
     def _fill(self, st: _State, tool: _Tool) -> tuple[dict[str, Any], list[str]]:
         args: dict[str, Any] = {}
         missing: list[str] = []
+        texts: set[str] = set()
         for name, schema in tool.properties.items():
             value = self._extract(st, tool, name, schema, name in tool.required)
+            if isinstance(value, str) and _param_kind(name, schema) in _FREE_TEXT:
+                if value.lower() in texts:  # one phrase of the request can't be two details
+                    value = None
+                else:
+                    texts.add(value.lower())
             if value is not None:
                 args[name] = value
             elif name in tool.required:
@@ -706,6 +754,12 @@ class DialoguePolicy:
         self, st: _State, tool: _Tool, name: str, schema: dict[str, Any], required: bool, kind: str,
         window: list[str],
     ) -> str | None:
+        answers = self._answers(st, tool)
+        declined = self._declined_at(st, tool) if changes_data(tool) else -1
+        if name in answers and answers[name][0] > declined:
+            return answers[name][1]
+        if declined >= 0:
+            return None  # after a "no" to the read-back only a fresh answer counts
         if not window:
             return None
         intent = self._intent_text(st, tool, window)
@@ -728,7 +782,8 @@ class DialoguePolicy:
         quantity = kind == "number" and bool(_QUANTITY.search(f"{name} {schema.get('description', '')}"))
         sources = window if kind in ("enum", "bool") or quantity else window + everything
         for text in sources if kind != "bool" else window[:1]:
-            value = _extract_typed(kind, name, schema, text, digits=self.spoken_digits)
+            read = expand(text, st.phrases) if kind == "enum" else text
+            value = _extract_typed(kind, name, schema, read, digits=self.spoken_digits)
             if value is not None and kind == "pattern" and text not in window:
                 # from an older request only what was said as such ("SKU-1001"), not digits
                 # of a phone number read into the pattern
@@ -826,6 +881,9 @@ class DialoguePolicy:
     def _ask(self, st: _State, tool: _Tool, missing: list[str], again: bool = False) -> str:
         labels = [_label(name, tool.properties[name]) for name in missing]
         suffix = " again" if again else ""
+        asked = self._times_asked(st, labels)
+        if asked and not again:
+            return _reask(labels, [tool.properties[n] for n in missing], [_param_kind(n, tool.properties[n]) for n in missing], asked)
         if len(missing) == 1:
             schema = tool.properties[missing[0]]
             options = schema.get("enum")
@@ -835,6 +893,63 @@ class DialoguePolicy:
                 listing = listing + spoken[-1] if len(spoken) > 1 else spoken[0]
                 return f"Could you tell me {labels[0]}{suffix}? The options are {listing}."
         return f"Could you please tell me {_and_join(labels)}{suffix}?"
+
+    def _times_asked(self, st: _State, labels: list[str]) -> int:
+        """How often the agent asked for exactly these details in a row, up to now (a question
+        answered with something else counts; a question about something else ends the run)."""
+        count = 0
+        wanted = _and_join(labels).lower()
+        for t in reversed(st.turns[st.segment_start :]):
+            if t.kind in ("call", "output"):
+                break
+            if t.kind != "assistant" or t.text.startswith(_READBACK_LEAD):
+                continue
+            if wanted in t.text.lower() and ("?" in t.text or "please tell me" in t.text.lower() or "say only" in t.text.lower()):
+                count += 1
+            else:
+                break
+        return count
+
+    def _needs_readback(self, tool: _Tool, args: dict[str, Any]) -> bool:
+        """A tool that changes something runs only on values that are typed (enum, pattern, date,
+        number...) or that the caller confirmed: free text is read back first."""
+        if not changes_data(tool):
+            return False
+        # a short value picked out of a sentence may be the wrong words ("address: large
+        # pepperoni"); a long one (a reason, a description, a summary) is the caller's own
+        # statement, kept whole, and is not read back
+        return any(_param_kind(n, tool.properties[n]) == "short" for n in args if n in tool.properties)
+
+    def _answers(self, st: _State, tool: _Tool) -> dict[str, tuple[int, str]]:
+        """What the caller said in answer to a question about one of ``tool``'s parameters alone:
+        parameter -> (turn index, the answer's words), the latest answer for each."""
+        out: dict[str, tuple[int, str]] = {}
+        question = ""
+        for i, t in enumerate(st.turns):
+            if t.kind == "assistant":
+                question = t.text.lower()
+            elif t.kind in ("call", "output"):
+                question = ""
+            elif t.kind == "user" and question:
+                asked = [n for n, schema in tool.properties.items() if _label(n, schema).lower() in question]
+                if len(asked) == 1 and not _CLOSING_RE.match(t.text) and ent.match_bool(t.text) is None:
+                    words = _answer_words(ent.normalize_numbers(t.text), _label(asked[0], tool.properties[asked[0]]))
+                    if words:
+                        out[asked[0]] = (i, words)
+                question = ""
+        return out
+
+    def _declined_at(self, st: _State, tool: _Tool) -> int:
+        """The turn where the caller last said no to a read-back of ``tool`` (-1: never)."""
+        ability = _ability(tool).split()[0].lower()
+        last = -1
+        for i, t in enumerate(st.turns):
+            if t.kind != "user" or ent.match_bool(t.text) is not False:
+                continue
+            before = next((p for p in reversed(st.turns[:i]) if p.kind != "user"), None)
+            if before is not None and before.kind == "assistant" and before.text.startswith(_READBACK_LEAD) and f"shall i {ability}" in before.text.lower():
+                last = i
+        return last
 
     def _call_preface(self, tool: _Tool) -> str:
         if tool.is_transfer:
@@ -939,6 +1054,69 @@ def _ability(tool: _Tool) -> str:
     words = tool.name.replace("_", " ")
     words = re.sub(r"^lookup\b", "look up", words)
     return words
+
+
+_FREE_TEXT = frozenset(["short", "long", "summary"])
+_CHANGES = re.compile(
+    r"^(create|place|book|cancel|block|start|update|delete|submit|schedule|reset|reserve|remove|modify|"
+    r"change|add|open|file|report|order|pay|refund|freeze|pause|close|enable|disable|activate|deactivate|"
+    r"set|send|register|renew|redirect|transfer|request|issue|unlock|lock|suspend|stop|apply|make|edit)",
+    re.IGNORECASE,
+)
+_READBACK_LEAD = "Let me read that back:"
+
+
+def changes_data(tool: _Tool) -> bool:
+    """Whether a tool changes something: its name or its description starts with such a verb
+    (create, place, book, cancel, block, start, update, delete...). Handoffs and escalations are
+    not counted: they move the call, not the caller's data."""
+    if tool.is_transfer or tool.is_escalation or _END_CALL.match(tool.name):
+        return False
+    first = tool.name.replace("-", "_").split("_")[0]
+    return bool(_CHANGES.match(first + " ")) or bool(_CHANGES.match(tool.description.strip() + " "))
+
+
+def _readback(tool: _Tool, args: dict[str, Any]) -> str:
+    """The read-back before a data-changing call with free text: every value, then the question."""
+    parts = [f"{_label(n, tool.properties[n])}: {_scalar(v)}" for n, v in args.items() if n in tool.properties]
+    words = _ability(tool).split()
+    if len(words) >= 2 and words[1] not in _PREPOSITIONS:
+        words.insert(1, "the")
+    return f"{_READBACK_LEAD} {'; '.join(parts)}. Shall I {' '.join(words)}?"
+
+
+_LEAD_IN = re.compile(
+    r"^\W*(?:(?:yes|yeah|sure|ok|okay|well|so|um|uh|oh|right)\W+)*"
+    r"(?:(?:it'?s|it is|that'?s|that is|this is|i'?m at|i live at|i am at|send it to|deliver(?: it)? to|"
+    r"(?:my|the|our) [a-z ]{1,30}? (?:is|are))\s+)?",
+    re.IGNORECASE,
+)
+
+
+def _answer_words(text: str, label: str) -> str:
+    """An answer without its lead-in ("Sure, it's jdoe." -> "jdoe")."""
+    words = _LEAD_IN.sub("", text.strip(), count=1).strip().rstrip(".!?").strip()
+    return words
+
+
+def _reask(labels: list[str], schemas: list[dict[str, Any]], kinds: list[str], times: int) -> str:
+    """A question asked again in other words, with a hint of the form the answer takes."""
+    hints = {
+        "date": "the month, the day and the year",
+        "phone": "one digit at a time",
+        "pattern": "one character at a time",
+        "number": "just the number",
+    }
+    hint = next((hints[k] for k in kinds if k in hints), "")
+    listing = ""
+    if len(schemas) == 1 and isinstance(schemas[0].get("enum"), list) and schemas[0]["enum"]:
+        listing = " You can say " + _or_join([str(o).replace("_", " ") for o in schemas[0]["enum"]]) + "."
+    what = _and_join(labels)
+    if times == 1:
+        return f"Sorry, I didn't get that. What is {what}?" + (f" Please say {hint}." if hint else "") + listing
+    if times == 2:
+        return f"Let's try once more. Please tell me {what}" + (f", {hint}" if hint else "") + "." + listing
+    return f"I still didn't catch {what}. Please say only {what}, slowly" + (f", {hint}" if hint else "") + "." + listing
 
 
 _PREPOSITIONS = frozenset(["to", "for", "from", "in", "on", "at", "with", "by", "up"])
@@ -1071,7 +1249,7 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
     a recogniser writes spoken ones (see :func:`entities.digit_readings`)."""
     pattern = schema.get("pattern") if isinstance(schema.get("pattern"), str) else None
     if kind == "enum":
-        return ent.match_enum(list(schema["enum"]), text)
+        return ent.match_enum(list(schema["enum"]), text) or _enum_by_meaning(list(schema["enum"]), text)
     if kind == "bool":
         return ent.match_bool(text)
     if kind == "date":
@@ -1110,6 +1288,18 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
                 continue
             if _valid({k: schema[k] for k in ("minimum", "maximum") if k in schema}, number):
                 return number
+    return None
+
+
+def _enum_by_meaning(values: list[Any], text: str) -> Any | None:
+    """The enum value whose words the text shares through the vocabulary ("no electricity" ->
+    "power", "really slow" -> "slow_speed"): the one value sharing the most, if only one does."""
+    said = set(tokens(text))
+    scored = sorted(
+        ((len(said & set(tokens(str(v)))), -i, v) for i, v in enumerate(values) if isinstance(v, str)), reverse=True
+    )
+    if scored and scored[0][0] > 0 and (len(scored) == 1 or scored[1][0] < scored[0][0]):
+        return scored[0][2]
     return None
 
 
@@ -1155,17 +1345,36 @@ def _walk(value: Any, key: str = "", context: str = "") -> list[tuple[str, Any, 
     return out
 
 
+_PERSON = (
+    r"(?:customer|caller|user|member|patient|client|guest|subscriber|cardholder|account ?holder|"
+    r"passenger|student|tenant|resident|policy ?holder|employee|driver|owner|buyer|applicant|visitor)"
+)
+_WH = re.compile(r"^(why|what|how|when|where|which|who|whether)\b", re.IGNORECASE)
+_FORMAT_NOTE = re.compile(
+    r"\s*\b(?:in |as )?(?:ISO[- ]?8601|YYYY-MM-DD|MM/DD/YYYY|DD/MM/YYYY|E\.164)(?: format)?\b", re.IGNORECASE
+)
+
+
 def _label(name: str, schema: dict[str, Any]) -> str:
-    desc = str(schema.get("description") or "").strip().rstrip(".")
-    if desc and len(desc.split()) <= 10 and re.match(
-        r"^(the|a|an|your|customer|caller)\b", desc, re.IGNORECASE
-    ):
-        label = desc[0].lower() + desc[1:]
-        label = re.sub(r"\b(the )?(customer|caller|user)'s\b", "your", label, flags=re.IGNORECASE)
-        label = re.sub(r"^(the )?(customer|caller|user) ", "your ", label, flags=re.IGNORECASE)
-        if not re.match(r"^(the|a|an|your)\b", label):
+    """How a parameter is asked for: its description as a noun phrase addressed to the caller
+    ("The customer's date of birth" -> "your date of birth", "Last four digits of the card" ->
+    "the last four digits of the card", "Why the caller needs a human" -> "why you need a
+    human"); its name only when there is no usable description."""
+    desc = str(schema.get("description") or "").strip()
+    desc = re.split(r"\s*(?:\(|;|:|,|\be\.g\.|\bsuch as\b|\bfor example\b)", desc, maxsplit=1)[0]
+    desc = _FORMAT_NOTE.sub("", desc).strip().rstrip(".")
+    if desc and len(desc.split()) <= 12:
+        label = desc if re.match(r"^[A-Z]{2,}\b", desc) else desc[0].lower() + desc[1:]
+        if _WH.match(label):
+            label = re.sub(rf"\b(?:the |a |an )?{_PERSON} (\w+?)s\b", r"you \1", label, flags=re.IGNORECASE)
+            label = re.sub(rf"\b(?:the |a |an )?{_PERSON}'s\b", "your", label, flags=re.IGNORECASE)
+            label = re.sub(rf"\b(?:the |a |an )?{_PERSON}\b", "you", label, flags=re.IGNORECASE)
+            return label
+        label = re.sub(rf"\b(?:the )?{_PERSON}'s\b", "your", label, flags=re.IGNORECASE)
+        label = re.sub(rf"^(?:the )?{_PERSON} ", "your ", label, flags=re.IGNORECASE)
+        if not re.match(r"^(the|a|an|your)\b", label, re.IGNORECASE):
             label = "the " + label
-        return label.split(",")[0].split(" (")[0]
+        return label
     words = name.replace("_", " ").lower()
     words = re.sub(r"\bid\b", "ID", words)
     words = re.sub(r"\bdob\b", "date of birth", words)
@@ -1386,3 +1595,17 @@ def summarize(lines: list[str]) -> str:
     if agent:
         out.append(_sentence("The agent's last reply: " + agent[-1]))
     return " ".join(out)[:600]
+
+
+def asked_parameters(tools: list[dict[str, Any]] | None, question: str) -> list[tuple[str, dict[str, Any]]]:
+    """(kind, schema) of the tool parameters ``question`` asks for: those whose spoken label (the
+    words the policy asks with) it contains. Kinds as :func:`_param_kind` gives them."""
+    low = question.lower()
+    out: list[tuple[str, dict[str, Any]]] = []
+    for tool in parse_tools(tools):
+        for name, schema in tool.properties.items():
+            if _label(name, schema).lower() in low:
+                entry = (_param_kind(name, schema), schema)
+                if entry not in out:
+                    out.append(entry)
+    return out

@@ -22,15 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from realtime.audio import Float32Array
+from realtime.offline.hints import DEFAULT_PROMPT
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SAMPLE_RATE = 16000
 
-DIGITS_PROMPT = "My phone number is 212-555-0199. I was born March 3, 1985, and my order number is 10204."
-"""The default prompt: a caller's line with numbers written the way the engine reads them back.
-Whisper continues the prompt's style, so spoken digits come out as grouped digits rather than
-as words or thousands ("4,158,923,047"); see ``bench/offline_digits.py`` for what it changes."""
+DIGITS_PROMPT = DEFAULT_PROMPT
+"""The default prompt: a line with a number written the way the engine reads it back (a placeholder,
+not anything a caller says). Whisper continues the prompt's style, so spoken digits come out as
+grouped digits rather than as words or thousands ("4,158,923,047"). During a call the prompt is
+built from the question just asked instead (`realtime.offline.hints`)."""
 
 
 def default_model_path() -> Path:

@@ -50,10 +50,11 @@ from realtime import audio as codecs
 from realtime.offline import DialoguePolicy, PolicyResponse, SpeechStarted, SpeechStopped, split_sentences
 from realtime.offline import VadConfig as SileroConfig
 from realtime.offline import VoiceActivityDetector as SileroDetector
+from realtime.offline.hints import prompt_for
 from realtime.offline.vad import FRAME_MS, FRAME_SAMPLES
 
 from .app import ProtocolServer
-from .responders import FunctionCallOutput, Output, ResponseContext, ScriptedResponse, TextOutput
+from .responders import TRANSCRIPTION_CONTEXT, FunctionCallOutput, Output, ResponseContext, ScriptedResponse, TextOutput
 from .vad import VadConfig, VadEvent
 
 log = logging.getLogger(__name__)
@@ -272,17 +273,21 @@ class OfflineTranscriber:
         self.engine = engine
         self.seconds: list[tuple[float, float]] = []
         """(audio seconds, wall seconds) per transcription, for the real-time factor."""
+        self.last_prompt = ""
+        """The recogniser prompt of the latest transcription (for tests and diagnostics)."""
 
     async def transcribe(self, data: bytes, fmt: str) -> str | None:
         if codecs.normalize_format(fmt) == codecs.PCM and len(data) % 2:
             data = data[:-1]
         if codecs.duration_ms(len(data), fmt) < 100:
             return ""
-        return await self.engine.run(self._transcribe, data, fmt)
+        return await self.engine.run(self._transcribe, data, fmt, TRANSCRIPTION_CONTEXT.get())
 
-    def _transcribe(self, data: bytes, fmt: str) -> str:
+    def _transcribe(self, data: bytes, fmt: str, context: ResponseContext | None = None) -> str:
+        """Recognition biased by the question pending in ``context`` (see `realtime.offline.hints`)."""
         samples = codecs.to_float32_16k(data, fmt)
-        result = self.engine.recognizer.transcribe(samples)
+        self.last_prompt = prompt_for(context)
+        result = self.engine.recognizer.transcribe(samples, prompt=self.last_prompt)
         self.seconds.append((result.audio_seconds, result.seconds))
         del self.seconds[:-200]
         return str(result.text)

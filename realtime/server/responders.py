@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -90,6 +91,12 @@ class ResponseContext:
 
 class Responder(Protocol):
     async def respond(self, ctx: ResponseContext) -> ScriptedResponse: ...
+
+
+TRANSCRIPTION_CONTEXT: ContextVar[ResponseContext | None] = ContextVar("transcription_context", default=None)
+"""The conversation a transcription belongs to (what the model would see if it answered now), set
+by the session in the task that transcribes, so a transcriber may bias recognition towards the
+question just asked. Transcribers that don't need it ignore it."""
 
 
 class Transcriber(Protocol):

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from . import audio
 from .responders import (
+    TRANSCRIPTION_CONTEXT,
     FunctionCallOutput,
     Responder,
     ResponseContext,
@@ -634,6 +635,7 @@ class RealtimeSession:
         self._speculation = asyncio.create_task(self._speculative_turn(data, self.input_buffer_format))
 
     async def _speculative_turn(self, data: bytes, fmt: str) -> str | None:
+        TRANSCRIPTION_CONTEXT.set(self._context({}, [i.public() for i in self.items]))
         transcript = await self.deps.transcriber.transcribe(data, fmt)
         if self._speculation is not asyncio.current_task():
             return transcript  # already committed (the response is being made now) or dropped
@@ -704,6 +706,7 @@ class RealtimeSession:
             elif speculation is not None and not self.scripted_transcripts_pending():
                 transcript = await speculation
             else:
+                TRANSCRIPTION_CONTEXT.set(self._context({}, [i.public() for i in self.items if i.id != item_id]))
                 transcript = await self.transcriber.transcribe(data, fmt)
         except Exception:
             log.exception("transcribing %s", item_id)

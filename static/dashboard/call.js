@@ -135,7 +135,7 @@
     status.textContent = row.status;
     status.className = `badge status-${row.status}`;
     document.getElementById("stat-agent").textContent = row.agent || "—";
-    document.getElementById("stat-cost").textContent = money(row.cost);
+    document.getElementById("stat-cost").textContent = money(row.cost, row.local);
     document.getElementById("stat-latency").textContent = latency(row);
     document.getElementById("stat-idle").textContent = String(row.idle_prompts || 0);
     document.getElementById("stat-ended").textContent = row.end_reason || "—";
@@ -155,6 +155,7 @@
     if (e.type === "handoff") row.agent = e.to_agent;
     else if (e.type === "usage") {
       row.cost = e.call_cost;
+      row.local = e.call_local;
       const u = usage.get(e.agent) || {input: 0, cached: 0, output: 0};
       u.input += e.usage.input_tokens || 0;
       u.output += e.usage.output_tokens || 0;

@@ -28,9 +28,12 @@ window.Dash = (function () {
     return h ? `${h}:${pad(m)}:${pad(sec)}` : `${m}:${pad(sec)}`;
   }
 
-  function money(value) {
+  function money(value, local) {
+    // local: part of the call was answered by the offline engine, priced at 0
     const n = Number(value || 0);
-    return "$" + (n < 1 ? n.toFixed(4) : n.toFixed(2));
+    const amount = "$" + (n < 1 ? n.toFixed(4) : n.toFixed(2));
+    if (!local) return amount;
+    return n ? amount + " + local" : "local";
   }
 
   function clock(iso) {

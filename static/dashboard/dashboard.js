@@ -22,7 +22,7 @@
       el("td", {text: row.scenario || "—"}), el("td", {text: row.channel}),
       el("td", {text: row.caller_id || "—"}), el("td", {text: row.agent || "—"}),
       el("td", {class: "num", dataset: {started: row.started_at}}),
-      el("td", {class: "num", text: money(row.cost)}),
+      el("td", {class: "num", text: money(row.cost, row.local)}),
       el("td", {class: "num", text: latency(row)}),
       el("td", {class: "num idle", text: String(row.idle_prompts || 0)}),
       el("td", {}, attention));
@@ -36,7 +36,7 @@
       el("td", {text: clock(row.ended_at), title: row.ended_at || ""}),
       el("td", {class: "num", dataset: {started: row.started_at, ended: row.ended_at || ""}}),
       el("td", {text: row.end_reason || "—"}),
-      el("td", {class: "num", text: money(row.cost)}));
+      el("td", {class: "num", text: money(row.cost, row.local)}));
   }
 
   function render() {

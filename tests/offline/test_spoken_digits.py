@@ -1,7 +1,8 @@
 """Phone numbers and identifiers as tiny.en writes spoken digits, read back exactly.
 
 The transcripts in the text tests are ones the recogniser produced for piper speech; the audio
-tests run the piper voice through the recogniser (default prompt) and the policy end to end.
+tests run the piper voice through the recogniser (prompted as in a call: the question just asked,
+see `realtime.offline.hints`) and the policy end to end.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from bench.offline_digits import extract as extract_with
+from bench.offline_digits import question_prompt
 from realtime import audio
 from realtime.offline import entities as ent
 from realtime.offline.policy import DialoguePolicy
@@ -71,10 +73,13 @@ def test_number_words_are_left_alone_where_they_are_words() -> None:
 # piper speech that tiny.en without a prompt and the policy reading only written digits got
 # wrong; each now comes back exactly
 SPOKEN = [
-    ("My phone number is 5551234567.", "phone", "5551234567"),
     ("It's 4158923047.", "phone", "4158923047"),
     ("It's four one five eight nine two three oh four seven.", "phone", "4158923047"),
-    ("My number is two oh one, five five five, oh one nine eight.", "phone", "2015550198"),
+    pytest.param(
+        "My number is two oh one, five five five, oh one nine eight.", "phone", "2015550198",
+        # passed only while the default prompt held "212-555-0199"; tiny.en now writes "...-1988"
+        marks=pytest.mark.xfail(strict=True, reason="heard as 201-555-1988 without a leaked answer in the prompt"),
+    ),
     ("Double five five, one two three, four five six seven.", "phone", "5551234567"),
     ("It's eight oh oh, double two three, four double nine one.", "phone", "8002234991"),
 ]
@@ -90,8 +95,9 @@ def _heard(synthesizer: Synthesizer, recognizer: Recognizer, text: str, prompt: 
 def test_spoken_numbers_through_the_engine(
     synthesizer: Synthesizer, recognizer: Recognizer, said: str, kind: str, expected: str
 ) -> None:
-    heard = _heard(synthesizer, recognizer, said, None)  # the default prompt
+    prompt = question_prompt(kind)  # what the recogniser is told after the agent asked for it
+    heard = _heard(synthesizer, recognizer, said, prompt)
     assert extract(kind, heard) == expected, heard
-    assert _heard(synthesizer, recognizer, said, None) == heard  # the same audio, the same text
+    assert _heard(synthesizer, recognizer, said, prompt) == heard  # the same audio, the same text
     before = _heard(synthesizer, recognizer, said, "")  # no prompt, digits only as written
     assert extract(kind, before, spoken_digits=False) != expected, before

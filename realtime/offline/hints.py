@@ -1,0 +1,124 @@
+"""What the recogniser is told to expect: a prompt built from the question just asked.
+
+Whisper reads its prompt as the text that came before the audio and continues in its style. So
+the prompt for a caller's turn is the agent's pending question followed by a sample answer in
+the written form the dialogue policy reads best, made from the schema of the parameters the
+question asks for:
+
+- a date question: a date written "Month D, YYYY";
+- a phone or identifier question: digits, grouped as a phone number or shaped by the
+  parameter's ``pattern``;
+- a question with fixed options (an enum): the options, spelled as words;
+- a number question: a number in digits.
+
+The sample values are fixed placeholders generated from the schema alone (never anything a
+caller or a test said), chosen so they are not plausible answers: "987-654-3210",
+"January 2, 2000". With no pending question the default prompt only sets the style for digits.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from realtime.offline.policy import _content_text, asked_parameters
+
+DEFAULT_PROMPT = "The caller said the numbers as digits: 987-654-3210."
+"""Style only: spoken digits come back as grouped digits rather than words or thousands."""
+
+SAMPLE_PHONE = "987-654-3210"
+SAMPLE_DATE = "January 2, 2000"
+SAMPLE_DIGITS = "9876543210"
+
+def pattern_sample(pattern: str) -> str | None:
+    """A string of the shape ``pattern`` asks for, for simple patterns (literals, digit and
+    letter classes with counts), e.g. ``^ORD-\\d{5}$`` -> "ORD-98765"; None when unsure."""
+    body = pattern.removeprefix("^").removesuffix("$")
+    out: list[str] = []
+    token = re.compile(r"\\d|\[0-9\]|\[A-Z\]|\[a-z\]|\[A-Za-z\]|\\?[A-Za-z0-9 _#-]")
+    i = 0
+    while i < len(body):
+        m = token.match(body, i)
+        if m is None:
+            return None
+        atom = m.group(0)
+        i = m.end()
+        count = 1
+        rep = re.match(r"\{(\d+)(?:,(\d*))?\}|\+|\?|\*", body[i:])
+        if rep is not None:
+            i += rep.end()
+            if rep.group(0) in ("+",):
+                count = 1
+            elif rep.group(0) in ("?", "*"):
+                count = 0
+            else:
+                count = int(rep.group(1))
+        if atom in (r"\d", "[0-9]"):
+            out.append(SAMPLE_DIGITS[:count] if count <= 10 else (SAMPLE_DIGITS * 3)[:count])
+        elif atom.startswith("["):
+            letters = "XYZQWV" * 3
+            out.append(letters[:count] if atom != "[a-z]" else letters[:count].lower())
+        else:
+            out.append(atom.lstrip("\\") * count)
+    sample = "".join(out)
+    return sample or None
+
+
+def _sample(kind: str, schema: dict[str, Any]) -> str:
+    if kind == "enum":
+        values = [str(v).replace("_", " ") for v in schema.get("enum") or []]
+        return ", ".join(values[:12])
+    if kind == "date":
+        return SAMPLE_DATE
+    if kind == "phone":
+        return SAMPLE_PHONE
+    if kind == "pattern":
+        return pattern_sample(str(schema.get("pattern"))) or SAMPLE_DIGITS[:5]
+    if kind == "number":
+        return "42"
+    if kind == "email":
+        return "name@example.com"
+    if kind == "bool":
+        return "Yes."
+    return ""
+
+
+def _last_question(items: list[dict[str, Any]]) -> str:
+    """The last thing the agent said before the caller's latest turn (its last sentence or two)."""
+    for item in reversed(items):
+        if item.get("type") == "message" and item.get("role") == "assistant":
+            text = " ".join(_content_text(item.get("content")).split())
+            sentences = re.split(r"(?<=[.!?])\s+", text)
+            return " ".join(sentences[-2:])
+        if item.get("type") in ("function_call", "function_call_output"):
+            return ""
+    return ""
+
+
+def recognition_prompt(instructions: str, tools: list[dict[str, Any]] | None, items: list[dict[str, Any]]) -> str:
+    """The recogniser's prompt for the caller's next turn in this conversation."""
+    question = _last_question(items)
+    if not question:
+        return DEFAULT_PROMPT
+    samples = []
+    for kind, schema in asked_parameters(tools, question):
+        sample = _sample(kind, schema)
+        if sample and sample not in samples:
+            samples.append(sample)
+    if not samples:
+        return f"{question} {DEFAULT_PROMPT}"
+    return f"{question} {'. '.join(samples)}."
+
+
+def prompt_for(context: Any) -> str:
+    """The prompt for a transcription whose conversation is ``context`` (None: the default)."""
+    if context is None:
+        return DEFAULT_PROMPT
+    try:
+        return recognition_prompt(
+            str(getattr(context, "instructions", "") or ""),
+            list(getattr(context, "tools", None) or []),
+            list(getattr(context, "items", None) or []),
+        )
+    except (TypeError, ValueError, AttributeError, KeyError, re.error):  # a hint must never cost a transcript
+        return DEFAULT_PROMPT
