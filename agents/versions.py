@@ -113,7 +113,7 @@ def version_document(scenario: Scenario) -> dict[str, Any] | None:
         return None
     origin = latest.imported_from
     if isinstance(origin, dict) and origin.get("hash") == latest.spec_hash:
-        return dict(origin)
+        return {key: origin.get(key) for key in ("number", "hash", "created_at", "author")}  # jsonb reorders keys
     return {"number": latest.number, "hash": latest.spec_hash, "created_at": latest.created_at.isoformat(),
             "author": latest.author_name}
 
