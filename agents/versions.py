@@ -108,7 +108,11 @@ def record_versions(scenarios: Iterable[Scenario], *, source: str = ScenarioVers
 def version_document(scenario: Scenario) -> dict[str, Any] | None:
     """What an export says of the version it was taken from: the scenario's latest, or, when that is
     an unchanged import, the version the imported file came from (so the origin travels on)."""
-    latest = scenario.versions.order_by("-number").first() if scenario.pk else None
+    if scenario.pk is None:
+        return None
+    # A change made outside the admin and imports is recorded now, so the block names what is exported.
+    record_version(scenario, source=ScenarioVersion.Source.EXPORT)
+    latest = scenario.versions.order_by("-number").first()
     if latest is None:
         return None
     origin = latest.imported_from
