@@ -432,6 +432,7 @@ class ScenarioVersion(models.Model):
         ADMIN = "admin", "Saved in the admin"
         IMPORT = "import", "Imported"
         CALL = "call", "First used by a call"
+        EXPORT = "export", "Found at an export"
         EXISTING = "existing", "Configuration found when versions were introduced"
 
     scenario = models.ForeignKey(Scenario, null=True, on_delete=models.SET_NULL, related_name="versions")

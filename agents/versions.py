@@ -108,12 +108,16 @@ def record_versions(scenarios: Iterable[Scenario], *, source: str = ScenarioVers
 def version_document(scenario: Scenario) -> dict[str, Any] | None:
     """What an export says of the version it was taken from: the scenario's latest, or, when that is
     an unchanged import, the version the imported file came from (so the origin travels on)."""
-    latest = scenario.versions.order_by("-number").first() if scenario.pk else None
+    if scenario.pk is None:
+        return None
+    # A change made outside the admin and imports is recorded now, so the block names what is exported.
+    record_version(scenario, source=ScenarioVersion.Source.EXPORT)
+    latest = scenario.versions.order_by("-number").first()
     if latest is None:
         return None
     origin = latest.imported_from
     if isinstance(origin, dict) and origin.get("hash") == latest.spec_hash:
-        return dict(origin)
+        return {key: origin.get(key) for key in ("number", "hash", "created_at", "author")}  # jsonb reorders keys
     return {"number": latest.number, "hash": latest.spec_hash, "created_at": latest.created_at.isoformat(),
             "author": latest.author_name}
 

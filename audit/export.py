@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db.models import QuerySet
-from django.db.models.fields.json import KT
 
-from calls.models import Call, HandoffEvent
+from audit.filters import depth_caps
+from calls.models import HandoffEvent
 
 COLUMNS = (
     "id", "created_at", "call_id", "scenario", "version", "spec_hash", "from_agent", "to_agent", "reason",
@@ -29,19 +29,15 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class DepthCaps:
-    """max_handoff_depth per spec hash, read once per hash (the specs themselves stay in the database)."""
+    """max_handoff_depth per spec hash, read once (`filters.depth_caps`)."""
 
     def __init__(self) -> None:
-        self._caps: dict[str, int | None] = {}
+        self._caps: dict[str, int] | None = None
 
     def __call__(self, spec_hash: str | None) -> int | None:
-        if not spec_hash:
-            return None
-        if spec_hash not in self._caps:
-            value = (Call.objects.filter(spec_hash=spec_hash)
-                     .values_list(KT("spec__limits__max_handoff_depth"), flat=True).first())
-            self._caps[spec_hash] = int(value) if value not in (None, "") else None
-        return self._caps[spec_hash]
+        if self._caps is None:
+            self._caps = depth_caps()
+        return self._caps.get(spec_hash or "")
 
 
 def handoff_rows(queryset: QuerySet[HandoffEvent]) -> Iterator[dict[str, Any]]:

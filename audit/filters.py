@@ -8,13 +8,12 @@ import datetime as dt
 from typing import Any
 
 from django import forms
-from django.db.models import F, IntegerField, Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Cast
 from django.utils import timezone
 
 from agents.models import ScenarioVersion
-from calls.models import HandoffEvent
+from calls.models import Call, HandoffEvent
 
 OUTCOMES = (
     ("applied", "Applied (the new agent was in force)"),
@@ -26,12 +25,34 @@ OUTCOMES = (
 MAX_WORDS = 8
 
 
-def depth_cap_q() -> Q:
+def depth_caps() -> dict[str, int]:
+    """max_handoff_depth per spec hash: from the versions (a few rows), and for calls no version
+    holds, from one call per hash. Reading it here keeps the specs' JSON out of the row scans."""
+    caps: dict[str, int] = {}
+    cap = KeyTextTransform("max_handoff_depth", KeyTransform("limits", "spec"))
+    for spec_hash, value in ScenarioVersion.objects.values_list("spec_hash", cap):
+        if value not in (None, ""):
+            caps[spec_hash] = int(value)
+    loose = set(Call.objects.filter(scenario_version__isnull=True).exclude(spec_hash="").order_by()
+                .values_list("spec_hash", flat=True).distinct())
+    for spec_hash in loose - set(caps):
+        value = Call.objects.filter(spec_hash=spec_hash).order_by().values_list(cap, flat=True)[:1].first()
+        if value not in (None, ""):
+            caps[spec_hash] = int(value)
+    return caps
+
+
+def depth_cap_q(caps: dict[str, int] | None = None) -> Q:
     """A fallback handoff whose depth went past the call's max_handoff_depth (the engine sends the
     caller to the fallback agent when a transfer would exceed the cap; an unknown target is the
     other cause of a fallback, at a depth within the cap)."""
-    cap = Cast(KeyTextTransform("max_handoff_depth", KeyTransform("limits", "call__spec")), IntegerField())
-    return Q(fallback=True, depth__gt=cap)
+    by_cap: dict[int, list[str]] = {}
+    for spec_hash, cap in (depth_caps() if caps is None else caps).items():
+        by_cap.setdefault(cap, []).append(spec_hash)
+    past = Q(id__isnull=True)  # nothing, when no spec is known
+    for cap, hashes in sorted(by_cap.items()):
+        past |= Q(call__spec_hash__in=sorted(hashes), depth__gt=cap)
+    return Q(fallback=True) & past
 
 
 OUTCOME_Q = {

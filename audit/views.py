@@ -29,11 +29,26 @@ LIST_VALUES = ("id", "created_at", "call_id", "call__scenario_slug", "call__scen
                "fallback", "applied", "applied_ms", "apply_error")
 
 
+class CountedPaginator(Paginator):
+    """Counts the filtered handoffs alone, without the joins the listed columns need."""
+
+    def __init__(self, rows: Any, per_page: int, *, count: int) -> None:
+        super().__init__(rows, per_page)
+        self._count = count
+
+    @property
+    def count(self) -> int:  # type: ignore[override]
+        return self._count
+
+
 def _choices(form: HandoffFilter) -> dict[str, Any]:
     """What the filter form offers: scenarios, the chosen scenario's versions, its agents."""
     slug = form.cleaned_data.get("scenario") if form.is_valid() else form.data.get("scenario")
+    if not slug and form.is_valid() and form.cleaned_data.get("version"):
+        slug = ScenarioVersion.objects.filter(pk=form.cleaned_data["version"]).values_list(
+            "scenario_slug", flat=True).first()
     scenarios = sorted(set(Scenario.objects.values_list("slug", flat=True))
-                       | set(ScenarioVersion.objects.values_list("scenario_slug", flat=True).distinct()))
+                       | set(ScenarioVersion.objects.order_by().values_list("scenario_slug", flat=True).distinct()))
     versions = list(ScenarioVersion.objects.filter(scenario_slug=slug).order_by("-number")
                     .only("pk", "number", "spec_hash", "created_at", "scenario_slug")) if slug else []
     agents = sorted({a for v in versions[:5] for a in (v.spec.get("agents") or {})}) if versions else []
@@ -53,7 +68,7 @@ def handoffs(request: HttpRequest) -> HttpResponse:
     page = None
     if bound_ok:
         qs = form.queryset() if form.is_bound else HandoffFilter({}).queryset()
-        paginator = Paginator(qs.values(*LIST_VALUES), PAGE_SIZE)
+        paginator = CountedPaginator(qs.values(*LIST_VALUES), PAGE_SIZE, count=qs.order_by().count())
         page = paginator.get_page(request.GET.get("page"))
         caps = DepthCaps()
         for row in page.object_list:

@@ -180,7 +180,8 @@ class TranscriptItem(models.Model):
 
 
 class HandoffEvent(models.Model):
-    call = models.ForeignKey(Call, null=True, on_delete=models.SET_NULL, related_name="handoffs")
+    # Indexed by handoff_call_order_idx (call, created_at, id), which also gives a call's handoffs in order.
+    call = models.ForeignKey(Call, null=True, on_delete=models.SET_NULL, related_name="handoffs", db_index=False)
     from_agent = models.CharField(max_length=64)
     to_agent = models.CharField(max_length=64)
     reason = models.TextField(blank=True)

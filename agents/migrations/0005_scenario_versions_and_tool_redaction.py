@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                 ('spec_hash', models.CharField(db_index=True, max_length=64)),
                 ('spec', models.JSONField(help_text='The compiled spec (ScenarioSpec.to_dict()).')),
                 ('author_name', models.CharField(blank=True, help_text='Kept when the user is deleted.', max_length=150)),
-                ('source', models.CharField(choices=[('admin', 'Saved in the admin'), ('import', 'Imported'), ('call', 'First used by a call'), ('existing', 'Configuration found when versions were introduced')], max_length=16)),
+                ('source', models.CharField(choices=[('admin', 'Saved in the admin'), ('import', 'Imported'), ('call', 'First used by a call'), ('export', 'Found at an export'), ('existing', 'Configuration found when versions were introduced')], max_length=16)),
                 ('imported_from', models.JSONField(blank=True, help_text='The version the imported file was exported from (number, hash, author, time).', null=True)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='scenario_versions', to=settings.AUTH_USER_MODEL)),

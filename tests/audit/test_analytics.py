@@ -92,3 +92,17 @@ def test_compare_page_puts_two_versions_side_by_side(seeded: Seeded, supervisor:
 
     mixed = client.get("/audit/compare/", {"a": seeded.v1.pk, "b": 999999})
     assert mixed.status_code == 400 and b"Choose the second version" in mixed.content
+
+
+def test_the_one_pass_query_and_the_portable_queries_agree(seeded: Seeded) -> None:
+    """PostgreSQL computes the figures in one scan; other databases with one query per measure."""
+    from audit.analytics import figures_by_queries, figures_in_one_pass
+
+    for data in ({}, {"scenario": "shop", **PERIOD}, {"version": seeded.v1.pk}, {"q": "refund"},
+                 {"outcome": "fallback"}):
+        form = HandoffFilter(data)
+        assert form.is_valid()
+        one, many = figures_in_one_pass(form.queryset()), figures_by_queries(form.queryset())
+        assert one.totals == many.totals and one.edges == many.edges, data
+        assert (one.loops, one.calls, one.calls_ended_after, one.days) == (
+            many.loops, many.calls, many.calls_ended_after, many.days), data

@@ -257,3 +257,15 @@ def test_staff_without_scenario_permission_cannot_read_the_history(django_user_m
     client = Client()
     client.force_login(staff)
     assert client.get(f"/admin/agents/scenario/{scenario.pk}/versions/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_an_export_names_the_configuration_it_exports(db: Any) -> None:
+    scenario = shop_scenario()
+    record_version(scenario)
+    Scenario.objects.filter(pk=scenario.pk).update(max_handoff_depth=5)  # changed outside the admin
+    doc = export_scenario(scenario)
+    assert doc["scenario_version"]["number"] == 2 and doc["scenario_version"]["hash"] == compile_scenario("shop").hash
+    assert scenario.versions.get(number=2).source == "export"
+    export_scenario(scenario)
+    assert numbers(scenario) == [1, 2]
