@@ -11,6 +11,7 @@ from pathlib import Path
 import environ
 
 from realtime.config import DEFAULT_PRICES, DEFAULT_REALTIME_MODEL, DEFAULT_SUPERVISOR_MODEL
+from realtime.tools import secrets_from_environment
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -156,10 +157,9 @@ REQUIRED_TOOL_TURNS_LIMIT = env.int("REQUIRED_TOOL_TURNS_LIMIT", default=3)
 AGENT_INSTRUCTIONS_MAX_CHARS = env.int("AGENT_INSTRUCTIONS_MAX_CHARS", default=750)
 
 # Webhook tools name a secret by setting name; the secret itself lives only in the environment.
-# TOOL_SECRET_<NAME>=value in the environment becomes TOOL_SECRETS["<NAME>"].
-TOOL_SECRETS = {
-    key[len("TOOL_SECRET_"):]: value for key, value in env.ENVIRON.items() if key.startswith("TOOL_SECRET_")
-}
+# TOOL_SECRET_<NAME>=value becomes TOOL_SECRETS["<NAME>"], sent only to the hosts listed in
+# TOOL_SECRET_<NAME>_HOSTS (host or host:port, comma-separated); without hosts it is never sent.
+TOOL_SECRETS = secrets_from_environment(env.ENVIRON)
 
 # Price per million tokens, per model class (USD): the engine's table ($32/M audio in, $0.40/M
 # cached, $64/M audio out for the gpt-realtime class; text likewise).

@@ -14,7 +14,7 @@ Public API (stable; `calls/` builds its Channels consumers on it)::
                      prices=settings.REALTIME_PRICES, required_tool_turns_limit=3,
                      recreate_margin_s=60, retry_budget=4, ...),
         tools=ToolRunner(python_handler,        # async (handler_key, arguments) -> dict
-                         secrets={"NAME": "..."}),  # webhook secrets by name
+                         secrets={"NAME": ToolSecret.bound("...", ["crm.example.com"])}),  # by name, bound to hosts
         emit=on_event,                          # async (ev.EngineEvent) -> None
         summarizer=None,                        # async (turns, previous_summary) -> str
         classifier=None,                        # guardrail classifier; default from spec.guardrails

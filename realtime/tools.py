@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -29,6 +30,43 @@ PythonHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 BuiltinHandler = Callable[[dict[str, Any]], Awaitable[Any]]
 
 MAX_REDIRECTS = 3
+
+# Only encodings the cap can follow while decompressing (no brotli/zstd).
+ACCEPT_ENCODING = "gzip, deflate"
+
+
+@dataclass(frozen=True)
+class ToolSecret:
+    """A webhook secret and the hosts it may be sent to: ``host`` (any port) or ``host:port``.
+
+    A secret is sent only to a URL whose host is listed, so a tool whose URL was changed (or a
+    redirect) never receives it. A secret bound to no host is never sent."""
+
+    value: str
+    hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def bound(cls, value: str, hosts: Iterable[str]) -> ToolSecret:
+        return cls(value, frozenset(h.strip().lower() for h in hosts if h.strip()))
+
+    def allows(self, url: str) -> bool:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if not host:
+            return False
+        try:
+            port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower())
+        except ValueError:
+            return False
+        for entry in self.hosts:
+            bound = urlsplit("//" + entry)
+            try:
+                entry_port = bound.port
+            except ValueError:
+                continue
+            if (bound.hostname or "") == host and entry_port in (None, port):
+                return True
+        return False
 
 
 @dataclass
@@ -48,6 +86,22 @@ class ToolOutcome:
         if isinstance(self.result, str):
             return self.result
         return json.dumps(self.result, ensure_ascii=False, default=str)
+
+
+SECRET_PREFIX = "TOOL_SECRET_"
+HOSTS_SUFFIX = "_HOSTS"
+
+
+def secrets_from_environment(environ: Mapping[str, str]) -> dict[str, ToolSecret]:
+    """``TOOL_SECRET_<NAME>=value`` with ``TOOL_SECRET_<NAME>_HOSTS=host[:port],...`` as bound
+    secrets by name. A secret without its hosts is kept but never sent."""
+    secrets: dict[str, ToolSecret] = {}
+    for key, value in environ.items():
+        if key.startswith(SECRET_PREFIX) and not key.endswith(HOSTS_SUFFIX):
+            name = key[len(SECRET_PREFIX):]
+            hosts = environ.get(key + HOSTS_SUFFIX, "").split(",")
+            secrets[name] = ToolSecret.bound(value, hosts)
+    return secrets
 
 
 class ToolError(Exception):
@@ -70,18 +124,19 @@ def parse_arguments(raw: str | Mapping[str, Any] | None) -> tuple[dict[str, Any]
 
 
 class ToolRunner:
-    """Runs tools. ``python_handler`` and ``secrets`` are injected by the platform."""
+    """Runs tools. ``python_handler`` and ``secrets`` (by name, each bound to its hosts) are
+    injected by the platform."""
 
     def __init__(
         self,
         python_handler: PythonHandler | None = None,
-        secrets: Mapping[str, str] | None = None,
+        secrets: Mapping[str, ToolSecret] | None = None,
         *,
         max_response_bytes: int = 64 * 1024,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.python_handler = python_handler
-        self._secrets: Mapping[str, str] = secrets or {}
+        self._secrets: Mapping[str, ToolSecret] = secrets or {}
         self.max_response_bytes = max_response_bytes
         self._transport = transport
         self._validators: dict[str, Any] = {}
@@ -150,19 +205,25 @@ class ToolRunner:
         raise ToolError(f"the tool {tool.name} cannot be run directly")
 
     async def _call_webhook(self, hook: WebhookSpec, arguments: dict[str, Any]) -> Any:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
+        secret: ToolSecret | None = None
         if hook.secret_name:
             secret = self._secrets.get(hook.secret_name)
             if secret is None:
                 raise ToolError("the webhook's secret is not configured")
-            headers[hook.secret_header or "Authorization"] = secret
+            if not isinstance(secret, ToolSecret) or not secret.hosts:
+                raise ToolError("the webhook's secret is bound to no host; it is not sent")
+            headers[hook.secret_header or "Authorization"] = secret.value
         method = hook.method.upper()
         url = hook.url
-        origin = urlsplit(url).netloc.lower()
+        first = urlsplit(url)
+        origin, scheme = first.netloc.lower(), first.scheme.lower()
         async with httpx.AsyncClient(
             follow_redirects=False, timeout=hook.timeout_seconds, transport=self._transport
         ) as client:
             for _ in range(MAX_REDIRECTS + 1):
+                if secret is not None and not secret.allows(url):
+                    raise ToolError(f"the webhook's secret may not be sent to {urlsplit(url).hostname}; refused")
                 kwargs: dict[str, Any] = {"headers": headers}
                 if method in ("GET", "DELETE"):
                     kwargs["params"] = {k: _query_value(v) for k, v in arguments.items()}
@@ -173,8 +234,11 @@ class ToolRunner:
                         if response.is_redirect:
                             location = response.headers.get("location", "")
                             url = urljoin(url, location)
-                            if urlsplit(url).netloc.lower() != origin:
+                            target = urlsplit(url)
+                            if target.netloc.lower() != origin:
                                 raise ToolError("the webhook redirected to another host; refused")
+                            if scheme == "https" and target.scheme.lower() != "https":
+                                raise ToolError("the webhook redirected from https to http; refused")
                             continue
                         body = await self._read_capped(response)
                         if response.status_code >= 400:
@@ -187,17 +251,64 @@ class ToolRunner:
         raise ToolError("the webhook redirected too many times")
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
+        """The body, decompressed as it streams in: decompression stops at the cap, so a small
+        compressed body can never expand in memory past ``max_response_bytes``."""
+        limit = self.max_response_bytes
+        too_large = f"the webhook's response is larger than {limit} bytes"
         declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise ToolError(f"the webhook's response is larger than {self.max_response_bytes} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self.max_response_bytes:
-                raise ToolError(f"the webhook's response is larger than {self.max_response_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ToolError(too_large)
+        decoder = _CappedDecoder(response.headers.get("content-encoding", ""))
+        body = bytearray()
+        async for raw in response.aiter_raw():
+            body += decoder.feed(raw, limit - len(body) + 1)
+            if len(body) > limit:
+                raise ToolError(too_large)
+        body += decoder.flush()
+        if len(body) > limit:
+            raise ToolError(too_large)
+        return bytes(body)
+
+
+class _CappedDecoder:
+    """Content-Encoding identity, gzip or deflate, giving at most ``room`` bytes per step."""
+
+    def __init__(self, content_encoding: str) -> None:
+        encoding = content_encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self._inflate: Any = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._inflate = zlib.decompressobj()
+        else:
+            raise ToolError(f"the webhook's response uses an unsupported content-encoding ({encoding[:40]})")
+        self._encoding = encoding
+        self._started = False
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        if self._inflate is None:
+            return data
+        try:
+            out = self._inflate.decompress(data, room)
+        except zlib.error:
+            if self._encoding == "deflate" and not self._started:
+                # Some servers send raw deflate (no zlib header).
+                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._started = True
+                return self.feed(data, room)
+            raise ToolError("the webhook's compressed response is corrupt") from None
+        self._started = True
+        return bytes(out)  # `room` bytes (input left in unconsumed_tail) means past the cap
+
+    def flush(self) -> bytes:
+        """What the decompressor still holds once the input ended (bounded by its window)."""
+        if self._inflate is None:
+            return b""
+        try:
+            return bytes(self._inflate.flush())
+        except zlib.error:
+            raise ToolError("the webhook's compressed response is corrupt") from None
 
 
 def _query_value(value: Any) -> str:

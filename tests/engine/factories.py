@@ -12,7 +12,7 @@ from realtime.config import EngineConfig
 from realtime.server import RealtimeServer
 from realtime.session import CallSession
 from realtime.spec import AgentSpec, Guardrails, Limits, ScenarioSpec, ToolSpec, WebhookSpec
-from realtime.tools import ToolRunner
+from realtime.tools import ToolRunner, ToolSecret
 
 TRANSFER_PARAMS = {
     "type": "object",
@@ -205,7 +205,7 @@ def make_session(
     spec: ScenarioSpec | None = None,
     *,
     handler: Callable[[str, dict[str, Any]], Awaitable[Any]] = demo_handler,
-    secrets: dict[str, str] | None = None,
+    secrets: dict[str, ToolSecret] | None = None,
     **config: Any,
 ) -> tuple[CallSession, Recorder]:
     recorder = Recorder()

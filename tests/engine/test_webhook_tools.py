@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from realtime import events as ev
 from realtime.server import RealtimeServer, function_call, response
-from realtime.tools import ToolRunner
+from realtime.tools import ToolRunner, ToolSecret
 
 from .factories import make_session, retail_spec, webhook_tool
 
@@ -66,7 +66,7 @@ async def hook() -> AsyncIterator[Hook]:
 
 
 async def test_secret_header_sent_by_name(hook: Hook) -> None:
-    runner = ToolRunner(secrets={"CRM": "s3cret-value"})
+    runner = ToolRunner(secrets={"CRM": ToolSecret.bound("s3cret-value", ["127.0.0.1"])})
     outcome = await runner.run(webhook_tool("crm", hook.base + "/ok", secret_name="CRM"), {}, timeout_s=2)
     assert outcome.result == {"ok": True}
     assert hook.requests[0]["key"] == "s3cret-value"
@@ -106,7 +106,7 @@ async def test_webhook_timeout_and_http_error(hook: Hook) -> None:
 async def test_webhook_in_a_call_keeps_the_secret_out_of_events(server: RealtimeServer, hook: Hook) -> None:
     spec = retail_spec(extra_front_tools=(webhook_tool("crm_lookup", hook.base + "/ok", secret_name="CRM"),))
     server.script(response("Hi."), response(function_call("crm_lookup", {}, call_id="c9")), response("Found you."))
-    session, rec = make_session(server, spec, secrets={"CRM": "s3cret-value"})
+    session, rec = make_session(server, spec, secrets={"CRM": ToolSecret.bound("s3cret-value", ["127.0.0.1"])})
     await session.start()
     await rec.wait_type(ev.TranscriptDone, role="assistant")
     await session.send_text("look me up")
