@@ -58,7 +58,11 @@ class Call(models.Model):
 
     class Meta:
         ordering = ("-started_at",)
-        indexes = (models.Index(fields=["status", "last_heartbeat"]),)
+        indexes = (
+            models.Index(fields=["status", "last_heartbeat"]),
+            # A phone webhook's repeat finds its call by (channel, provider call id).
+            models.Index(fields=["channel", "external_id"], name="call_channel_external_id"),
+        )
 
     def __str__(self) -> str:
         return f"Call {self.pk} ({self.channel}, {self.scenario_slug or 'no scenario'})"

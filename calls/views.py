@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import openai
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 BROWSER_WS_PATH = "/ws/calls/browser/"
 LINE_NOT_AVAILABLE = "Sorry, this line is not available."
+TOO_MANY_CALLS = "Sorry, we cannot take your call right now. Please try again in a few minutes."
 
 
 def _request_data(request: HttpRequest) -> dict[str, Any]:
@@ -82,7 +85,34 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
     if not signature_is_valid(settings.TWILIO_AUTH_TOKEN, signature, _twilio_urls(request), params):
         logger.warning("twilio voice webhook refused: %s", "no signature" if not signature else "bad signature")
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
-    call_sid = request.POST.get("CallSid", "")
+    call_sid = request.POST.get("CallSid", "").strip()
+    if not call_sid:
+        logger.warning("twilio voice webhook refused: no CallSid")
+        return HttpResponse("CallSid is required", status=400, content_type="text/plain")
+    caller = request.POST.get("From", "")
+    if (_rate_limited(f"twilio:voice:caller:{caller[:64]}", settings.TWILIO_VOICE_CALLER_RATE_LIMIT,
+                      settings.TWILIO_VOICE_RATE_WINDOW_SECONDS)
+            or _rate_limited("twilio:voice:all", settings.TWILIO_VOICE_RATE_LIMIT,
+                             settings.TWILIO_VOICE_RATE_WINDOW_SECONDS)):
+        logger.warning("twilio voice webhook: call %s from %s refused: rate limit", call_sid, caller)
+        return HttpResponse(say_and_hangup_twiml(TOO_MANY_CALLS), content_type="text/xml")
+    if (repeat := _repeat_of_call(call_sid)) is not None:
+        return repeat
+    # One request per CallSid creates the call: a concurrent repeat finds the claim and is refused;
+    # a later one finds the call (looked up again under the claim, so none slips between).
+    claim = f"twilio:voice:claim:{call_sid}"
+    if not cache.add(claim, 1, timeout=30):
+        logger.warning("twilio voice webhook: call %s refused: a request for it is being answered", call_sid)
+        return HttpResponse("this call is being answered", status=409, content_type="text/plain")
+    try:
+        if (repeat := _repeat_of_call(call_sid)) is not None:
+            return repeat
+        return _answer_new_call(request, call_sid, caller)
+    finally:
+        cache.delete(claim)
+
+
+def _answer_new_call(request: HttpRequest, call_sid: str, caller: str) -> HttpResponse:
     route = resolve_inbound_scenario(
         explicit=request.GET.get("scenario", ""), dialled=request.POST.get("To", ""),
         default=settings.TWILIO_DEFAULT_SCENARIO,
@@ -98,15 +128,34 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
     logger.info("twilio voice webhook: call %s runs scenario %s (%s)", call_sid, spec.slug, route.reason)
     call = actions.do_start_call(
         channel=Call.Channel.TWILIO, spec=spec.to_dict(), scenario=scenario,
-        caller_id=request.POST.get("From", ""), external_id=call_sid,
+        caller_id=caller, external_id=call_sid,
         codec="pcmu", status=Call.Status.RINGING,
     )
-    token = tokens.twilio_stream_token(call_id=call.pk, scenario=spec.slug)
+    return _connect_stream(call)
+
+
+def _connect_stream(call: Call) -> HttpResponse:
+    token = tokens.twilio_stream_token(call_id=call.pk, scenario=call.scenario_slug)
     # The token travels in the URL and as a custom parameter: Twilio may drop query strings.
     twiml = connect_stream_twiml(
-        media_stream_url(settings.PUBLIC_BASE_URL, token), {"scenario": spec.slug, "token": token}
+        media_stream_url(settings.PUBLIC_BASE_URL, token), {"scenario": call.scenario_slug, "token": token}
     )
     return HttpResponse(twiml, content_type="text/xml")
+
+
+def _repeat_of_call(call_sid: str) -> HttpResponse | None:
+    """The answer to a repeated webhook of a call that exists: the same call's TwiML while it still
+    rings (its media stream not yet connected; one stream only can ever join it), a refusal once
+    it was answered or ended. None when the CallSid is new."""
+    call = Call.objects.filter(channel=Call.Channel.TWILIO, external_id=call_sid[:128]).order_by("pk").first()
+    if call is None:
+        return None
+    fresh = timezone.now() - call.started_at < timedelta(seconds=settings.CALL_TOKEN_MAX_AGE_SECONDS)
+    if call.status == Call.Status.RINGING and fresh:
+        logger.info("twilio voice webhook: call %s repeated while ringing; call %s answered again", call_sid, call.pk)
+        return _connect_stream(call)
+    logger.warning("twilio voice webhook: call %s repeated (call %s is %s); refused", call_sid, call.pk, call.status)
+    return HttpResponse("this call was already answered", status=409, content_type="text/plain")
 
 
 def _rate_limited(key: str, limit: int, window_s: int) -> bool:

@@ -200,6 +200,11 @@ SESSION_RECREATE_MARGIN_SECONDS = env.int("SESSION_RECREATE_MARGIN_SECONDS", def
 # Scenario a phone call runs when /twilio/voice names none and its dialled number reaches none
 # (empty: the first scenario by slug, only while no scenario lists inbound numbers).
 TWILIO_DEFAULT_SCENARIO = env("TWILIO_DEFAULT_SCENARIO", default="")
+# POST /twilio/voice: signed requests per caller number, and in all, per window (past either, the
+# caller hears a short sorry). A repeated CallSid never opens a second call.
+TWILIO_VOICE_CALLER_RATE_LIMIT = env.int("TWILIO_VOICE_CALLER_RATE_LIMIT", default=5)
+TWILIO_VOICE_RATE_LIMIT = env.int("TWILIO_VOICE_RATE_LIMIT", default=300)
+TWILIO_VOICE_RATE_WINDOW_SECONDS = env.int("TWILIO_VOICE_RATE_WINDOW_SECONDS", default=60)
 # Ephemeral Realtime client secrets: at most this many per user per window.
 CLIENT_SECRET_RATE_LIMIT = env.int("CLIENT_SECRET_RATE_LIMIT", default=5)
 CLIENT_SECRET_RATE_WINDOW_SECONDS = env.int("CLIENT_SECRET_RATE_WINDOW_SECONDS", default=60)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -18,3 +19,11 @@ def _worker_quiet_before_flush(request: pytest.FixtureRequest) -> Iterator[None]
     from tests.calls.conftest import wait_for_worker_idle
 
     wait_for_worker_idle()
+
+
+@pytest.fixture(autouse=True)
+def _phone_rate_limits_out_of_the_way(settings: Any) -> None:
+    """The whole suite calls in from a few test numbers within minutes; the limits' own tests
+    (tests/calls/test_twilio_voice_replay.py) set them low again."""
+    settings.TWILIO_VOICE_CALLER_RATE_LIMIT = 100_000
+    settings.TWILIO_VOICE_RATE_LIMIT = 100_000
