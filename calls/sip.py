@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import json
 import logging
 import re
 from typing import Any
@@ -83,6 +84,44 @@ def verify_webhook(body: bytes, headers: dict[str, str]) -> Any:
         raise WebhookRefused(400, str(error)[:200]) from None
 
 
+INCOMING_CALL = "realtime.call.incoming"
+CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+MAX_SIP_HEADERS = 200
+MAX_SIP_HEADER_CHARS = 4096
+
+
+def incoming_call(body: bytes) -> tuple[str, list[tuple[str, str]]] | None:
+    """(call_id, SIP headers) of a verified `realtime.call.incoming` body; None for another event
+    type; WebhookRefused(400) when the event is malformed (the signature proves who sent it, not
+    that its shape is right)."""
+    try:
+        event = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRefused(400, "the body is not JSON") from None
+    if not isinstance(event, dict):
+        raise WebhookRefused(400, "the event is not a JSON object")
+    if event.get("type") != INCOMING_CALL:
+        return None
+    data = event.get("data")
+    if not isinstance(data, dict):
+        raise WebhookRefused(400, "the event has no data object")
+    call_id = data.get("call_id")
+    if not isinstance(call_id, str) or not CALL_ID.fullmatch(call_id):
+        raise WebhookRefused(400, "the event's call_id is missing or malformed")
+    raw_headers = data.get("sip_headers", [])
+    if not isinstance(raw_headers, list) or len(raw_headers) > MAX_SIP_HEADERS:
+        raise WebhookRefused(400, f"the event's sip_headers must be a list of at most {MAX_SIP_HEADERS}")
+    headers: list[tuple[str, str]] = []
+    for header in raw_headers:
+        if not (isinstance(header, dict) and isinstance(header.get("name"), str)
+                and isinstance(header.get("value"), str)):
+            raise WebhookRefused(400, "each SIP header must be an object with a string name and value")
+        if len(header["name"]) + len(header["value"]) > MAX_SIP_HEADER_CHARS:
+            raise WebhookRefused(400, f"a SIP header is longer than {MAX_SIP_HEADER_CHARS} characters")
+        headers.append((header["name"], header["value"]))
+    return call_id, headers
+
+
 async def claim_webhook(webhook_id: str) -> bool:
     """True for the first delivery of a webhook-id (in the cache: Redis, shared by every process,
     when REDIS_URL is set); False for a replay or a retry of one being processed."""
@@ -111,10 +150,15 @@ def caller_number(from_header: str) -> str:
 
 def scenario_for(headers: list[tuple[str, str]]) -> Route:
     """The scenario a SIP call runs: the SIP_SCENARIO_HEADER header (set by your SIP trunk or PBX,
-    not by callers), else the number dialled (the `To` header's user part, as E.164) among the
-    scenarios' inbound numbers, else SIP_DEFAULT_SCENARIO (then TWILIO_DEFAULT_SCENARIO); see
-    `calls.scenarios.resolve_inbound_scenario`."""
-    named = _header(headers, settings.SIP_SCENARIO_HEADER) if settings.SIP_SCENARIO_HEADER else ""
+    which must strip it from what callers send), else the number dialled (the `To` header's user
+    part, as E.164) among the scenarios' inbound numbers, else SIP_DEFAULT_SCENARIO (then
+    TWILIO_DEFAULT_SCENARIO); see `calls.scenarios.resolve_inbound_scenario`. With
+    SIP_SCENARIO_HEADER_ALLOWED set, a header naming any other scenario rejects the call."""
+    named = _header(headers, settings.SIP_SCENARIO_HEADER).strip() if settings.SIP_SCENARIO_HEADER else ""
+    allowed = [slug for slug in settings.SIP_SCENARIO_HEADER_ALLOWED if slug]
+    if named and allowed and named not in allowed:
+        return Route("", f"the {settings.SIP_SCENARIO_HEADER} header names {named[:64]!r}, "
+                         "which SIP_SCENARIO_HEADER_ALLOWED does not list")
     return resolve_inbound_scenario(
         explicit=named, dialled=_header(headers, "To"),
         default=str(settings.SIP_DEFAULT_SCENARIO or settings.TWILIO_DEFAULT_SCENARIO or ""),

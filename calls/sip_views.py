@@ -1,9 +1,11 @@
 """`POST /openai/webhook`: OpenAI's signed webhooks; `realtime.call.incoming` starts a SIP call.
 
-The view only verifies, claims the delivery and hands over to `calls.sip`. Refusals are logged with
-their reason: 400 (missing headers, not JSON), 401 (bad, stale or future-dated signature), 503 (no
-secret configured). A webhook-id is processed once; a replay or a concurrent retry gets 200 and is
-ignored, and a delivery that failed is released so OpenAI's retry is processed.
+The view only verifies, claims the delivery, validates the event and hands over to `calls.sip`.
+Refusals are logged with their reason: 400 (missing headers, not JSON, a signed event whose call is
+malformed), 401 (bad, stale or future-dated signature), 503 (no secret configured). A webhook-id is
+processed once; a replay or a concurrent retry gets 200 and is ignored. The event is validated
+inside the claim, and a delivery that was refused or failed is released, so OpenAI's retry is
+processed.
 """
 
 from __future__ import annotations
@@ -33,14 +35,28 @@ async def openai_webhook(request: HttpRequest) -> HttpResponse:
     if not await sip.claim_webhook(webhook_id):
         logger.info("OpenAI webhook %s already processed (replay or retry); ignored", webhook_id)
         return JsonResponse({"status": "duplicate"})
-    if event.type != "realtime.call.incoming":
-        logger.info("OpenAI webhook %s of type %s ignored", webhook_id, event.type)
-        return JsonResponse({"status": "ignored"})
-    sip_headers = [(h.name, h.value) for h in event.data.sip_headers]
+    # From here the webhook-id is claimed: every way out that did not process it releases the claim,
+    # so OpenAI's retry of the delivery is processed rather than dropped as a duplicate.
     try:
-        call_pk = await sip.handle_incoming_call(event.data.call_id, sip_headers)
+        incoming = sip.incoming_call(request.body)
+    except sip.WebhookRefused as refused:
+        await sip.release_webhook(webhook_id)
+        logger.warning("OpenAI webhook %s refused (%s): %s", webhook_id, refused.status, refused.reason)
+        return JsonResponse({"error": "webhook refused", "detail": refused.reason}, status=refused.status)
+    except BaseException:
+        await sip.release_webhook(webhook_id)
+        raise
+    if incoming is None:
+        logger.info("OpenAI webhook %s of type %s ignored", webhook_id, getattr(event, "type", "?"))
+        return JsonResponse({"status": "ignored"})
+    call_id, sip_headers = incoming
+    try:
+        call_pk = await sip.handle_incoming_call(call_id, sip_headers)
     except Exception:
         await sip.release_webhook(webhook_id)
-        logger.exception("OpenAI webhook %s: SIP call %s could not be handled", webhook_id, event.data.call_id)
+        logger.exception("OpenAI webhook %s: SIP call %s could not be handled", webhook_id, call_id)
         return JsonResponse({"error": "could not handle the call"}, status=500)
+    except BaseException:
+        await sip.release_webhook(webhook_id)
+        raise
     return JsonResponse({"status": "accepted" if call_pk else "not_accepted", "call": call_pk})

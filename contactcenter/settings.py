@@ -170,7 +170,10 @@ REALTIME_PRICES = DEFAULT_PRICES
 OPENAI_WEBHOOK_SECRET = env("OPENAI_WEBHOOK_SECRET", default="")
 # A SIP header (set by your trunk or PBX) naming the scenario of a call; then the default scenario
 # (empty: the first scenario by slug). An unknown scenario rejects the call (SIP 404).
+# The trunk must set or strip this header: a caller's INVITE may carry it. The allow-list (slugs,
+# comma-separated) limits what it may name; a call naming another scenario is rejected.
 SIP_SCENARIO_HEADER = env("SIP_SCENARIO_HEADER", default="X-Scenario")
+SIP_SCENARIO_HEADER_ALLOWED = env.list("SIP_SCENARIO_HEADER_ALLOWED", default=[])
 SIP_DEFAULT_SCENARIO = env("SIP_DEFAULT_SCENARIO", default="")
 
 # --- Twilio ------------------------------------------------------------------------------------
