@@ -24,6 +24,7 @@ from calls.models import Call
 from calls.scenarios import UnknownScenario, compile_for_call, resolve_inbound_scenario
 from calls.twilio import connect_stream_twiml, media_stream_url, say_and_hangup_twiml, signature_is_valid
 from calls.upstream import openai_client
+from realtime.spec import ScenarioSpec
 
 logger = logging.getLogger(__name__)
 
@@ -171,18 +172,34 @@ def _rate_limited(key: str, limit: int, window_s: int) -> bool:
 
 @require_POST
 def client_secret(request: HttpRequest) -> JsonResponse:
-    """Mint an ephemeral Realtime client secret for a scenario's root agent session (60 s)."""
+    """Mint an ephemeral Realtime client secret (60 s) for a live call of the asking staff member.
+
+    A client secret is direct, billed access to the upstream with an agent's instructions, so it is
+    for staff only, and only for a call of their own that is still live (POST `call=<id>`): the
+    secret carries the session of that call's current agent, from the spec the call runs with.
+    Non-staff get 403; a call that is not theirs 404; an ended call 409."""
     if (refused := _login_required_json(request)) is not None:
         return refused
+    if not request.user.is_staff:
+        return JsonResponse({"error": "client secrets are for staff only"}, status=403)
+    try:
+        call_pk = int(str(_request_data(request).get("call") or ""))
+    except ValueError:
+        return JsonResponse({"error": "name the call (call=<id>) the client secret is for"}, status=400)
+    call = Call.objects.filter(pk=call_pk, user=request.user).first()
+    if call is None:
+        return JsonResponse({"error": "no such call of yours"}, status=404)
+    if not call.is_live:
+        return JsonResponse({"error": "the call has ended"}, status=409)
     if _rate_limited(f"calls:client-secret:{request.user.pk}", settings.CLIENT_SECRET_RATE_LIMIT,
                      settings.CLIENT_SECRET_RATE_WINDOW_SECONDS):
         return JsonResponse({"error": "too many client secrets; try again shortly"}, status=429)
-    slug = str(_request_data(request).get("scenario") or "")
     try:
-        _, spec = compile_for_call(slug)
-    except UnknownScenario:
-        return JsonResponse({"error": "unknown scenario"}, status=404)
-    session = dict(spec.root.session)
+        spec = ScenarioSpec.from_dict(call.spec)
+        agent = spec.agents.get(call.current_agent) or spec.root
+    except (KeyError, TypeError, ValueError):
+        return JsonResponse({"error": "the call's configuration cannot be read"}, status=409)
+    session = dict(agent.session)
     session.setdefault("type", "realtime")
     try:
         secret = openai_client(timeout=10.0).realtime.client_secrets.create(
@@ -190,12 +207,14 @@ def client_secret(request: HttpRequest) -> JsonResponse:
             session=session,  # type: ignore[arg-type]
         )
     except (openai.OpenAIError, httpx.HTTPError) as error:  # the upstream's failure must not leak details (or keys) to the page
-        logger.warning("client secret for scenario %s failed: %s", slug, type(error).__name__)
+        logger.warning("client secret for call %s failed: %s", call.pk, type(error).__name__)
         return JsonResponse({"error": "the realtime service did not issue a client secret"}, status=502)
+    logger.info("client secret issued to %s for call %s (agent %s)", request.user.get_username(), call.pk, agent.slug)
     return JsonResponse({
         "value": secret.value,
         "expires_at": secret.expires_at,
+        "call": call.pk,
         "scenario": spec.slug,
-        "agent": spec.root_agent,
+        "agent": agent.slug,
         "model": session.get("model", ""),
     })
