@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from agents.compile import compile_scenario
-from agents.exchange import ImportRefused, export_scenario_json, import_scenario_json
+from agents.exchange import ImportRefused, export_scenario_json, import_scenario_json, missing_import_permissions
 from agents.forms import (
     AgentForm,
     HandoffEdgeForm,
@@ -278,7 +278,8 @@ class ScenarioAdmin(admin.ModelAdmin):
         return self.export_view(request, queryset.get().pk)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
-        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+        # The file may rewrite shared agents and tools: scenario rights alone are not enough.
+        if missing_import_permissions(request.user):
             raise PermissionDenied
         problems: list[str] = []
         if request.method == "POST":
@@ -304,6 +305,8 @@ class ScenarioAdmin(admin.ModelAdmin):
 
     @admin.action(description="Duplicate the selected scenarios")
     def duplicate_scenarios(self, request: HttpRequest, queryset: QuerySet[Scenario]) -> None:
+        if not request.user.has_perms(["agents.add_scenario", "agents.add_handoffedge"]):
+            raise PermissionDenied
         for original in queryset:
             copy = duplicate_scenario(original)
             self.message_user(request, f"Duplicated {original.slug} as {copy.slug}.", messages.SUCCESS)

@@ -4,6 +4,9 @@ and name), so configurations can live in version control and move between enviro
 This is the configuration, not the compiled spec: importing it into an empty database recreates
 the scenario, and compiling it there gives the same spec hash.
 
+Importing rewrites shared agents and tools, so it needs the add and change permissions of every model
+it writes (`missing_import_permissions`); the admin checks them before it reads a file.
+
 Import validates everything with the same model rules as the admin and runs in one transaction:
 a bad file raises `ImportRefused` with every problem listed, and nothing is changed. That includes
 the scenario's inbound phone numbers: one already answered by another scenario refuses the file.
@@ -43,6 +46,18 @@ SCENARIO_FIELDS = (
 SCENARIO_DEFAULTS: dict[str, Any] = {"moderation_check": False, "inbound_numbers": []}
 SCENARIO_LINKS = ("root_agent", "supervisor_agent", "fallback_agent", "agents", "handoffs")
 HANDOFF_FIELDS = ("from", "to", "when", "contract")
+
+
+# An import creates or rewrites the scenario, its agents (shared with other scenarios), its tools
+# (URLs, secrets by name) and its handoffs (replaced): it needs add and change on each of them.
+IMPORT_PERMISSIONS = tuple(
+    f"agents.{action}_{model}" for model in ("scenario", "agent", "tool", "handoffedge") for action in ("add", "change")
+) + ("agents.delete_handoffedge",)
+
+
+def missing_import_permissions(user: Any) -> list[str]:
+    """The permissions an import needs that `user` lacks (empty: they may import)."""
+    return [name for name in IMPORT_PERMISSIONS if not user.has_perm(name)]
 
 
 class ImportRefused(Exception):
