@@ -93,6 +93,14 @@ if env("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Login throttling (contactcenter/login_throttle.py): after LOGIN_FAILURE_LIMIT failed logins from
+# one client address, or LOGIN_USERNAME_FAILURE_LIMIT on one username from anywhere, every login of
+# that address or username is refused until LOGIN_LOCKOUT_SECONDS after the first failure.
+AUTHENTICATION_BACKENDS = ["contactcenter.login_throttle.ThrottledModelBackend"]
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_USERNAME_FAILURE_LIMIT = env.int("LOGIN_USERNAME_FAILURE_LIMIT", default=20)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -220,6 +228,33 @@ ROLLING_SUMMARY_TIMEOUT_SECONDS = env.float("ROLLING_SUMMARY_TIMEOUT_SECONDS", d
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+
+# --- Production (DJANGO_PRODUCTION=true) -----------------------------------------------------------
+# One switch for a deployment behind a TLS-terminating reverse proxy: HTTPS only (redirect, HSTS,
+# secure cookies), the proxy's X-Forwarded-Proto trusted, the client address taken from the
+# proxy's X-Forwarded-For. It refuses to start without its own secret key and host names, or with
+# DEBUG on; `manage.py check --deploy` is clean in this mode.
+PRODUCTION = env.bool("DJANGO_PRODUCTION", default=False)
+# Reverse proxies in front of Django that append the client's address to X-Forwarded-For (0: none,
+# REMOTE_ADDR is the client). Used by the login throttle.
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=1 if PRODUCTION else 0)
+if PRODUCTION:
+    from django.core.exceptions import ImproperlyConfigured
+
+    if DEBUG:
+        raise ImproperlyConfigured("DJANGO_PRODUCTION is set: DJANGO_DEBUG must be off.")
+    if not env("DJANGO_SECRET_KEY", default=""):
+        raise ImproperlyConfigured("DJANGO_PRODUCTION is set: DJANGO_SECRET_KEY must be set (the same on every host).")
+    if not env("DJANGO_ALLOWED_HOSTS", default=""):
+        raise ImproperlyConfigured("DJANGO_PRODUCTION is set: DJANGO_ALLOWED_HOSTS must name the site's hosts.")
+    # The proxy must set this header itself (overwriting any a client sent).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 CELERY_BEAT_SCHEDULE = {
     "recreate-sessions-near-limit": {"task": "calls.tasks.recreate_sessions_near_limit", "schedule": 30.0},
