@@ -95,6 +95,14 @@ def tool_problems(
                 "The secret name is the NAME of a setting (capital letters, digits and _, e.g. CRM_TOKEN), "
                 "never the secret itself.",
             )
+        secret = settings.TOOL_SECRETS.get(webhook_secret_name) if webhook_secret_name else None
+        if webhook_url and secret is not None and secret.hosts and not secret.allows(webhook_url):
+            _add(
+                problems,
+                "webhook_url",
+                f"The secret {webhook_secret_name} may only be sent to {', '.join(sorted(secret.hosts))} "
+                f"(TOOL_SECRET_{webhook_secret_name}_HOSTS); this URL points elsewhere.",
+            )
     elif kind == "builtin" and not builtin:
         _add(problems, "builtin", "Pick which built-in action this tool performs.")
     return problems

@@ -54,9 +54,8 @@ def _setup() -> Any:
     import django
 
     django.setup()
-    from django.core.management import call_command
-
     from agents.demo import load_demo
+    from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
     load_demo()

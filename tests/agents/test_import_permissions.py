@@ -98,3 +98,19 @@ def test_duplicating_a_scenario_needs_add_rights(hooked: Scenario, django_user_m
                            {"action": "duplicate_scenarios", "_selected_action": [str(hooked.pk)]})
     assert response.status_code == 403
     assert Scenario.objects.count() == 1
+
+
+def test_a_tool_cannot_point_its_bound_secret_elsewhere(hooked: Scenario, settings: Any) -> None:
+    """Even with every right, an edit or an import that points a tool at a host its secret is not
+    bound to is refused with the reason (and the call-time check would refuse to send it anyway)."""
+    from agents.exchange import ImportRefused, import_scenario_json
+    from realtime.tools import ToolSecret
+
+    settings.TOOL_SECRETS = {"CRM": ToolSecret.bound("crm-key", ["crm.example.com"])}
+    with pytest.raises(ImportRefused) as refused:
+        import_scenario_json(hijacking_upload(hooked).read())
+    assert any("The secret CRM may only be sent to crm.example.com" in p for p in refused.value.problems)
+    assert Tool.objects.get().webhook_url == "https://crm.example.com/lookup"
+    tool = Tool.objects.get()
+    tool.webhook_url = "https://crm.example.com:443/v2/lookup"
+    tool.full_clean()  # another path on the bound host is fine

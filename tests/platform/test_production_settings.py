@@ -47,3 +47,11 @@ def test_production_refuses_to_start_half_configured() -> None:
         assert result.returncode != 0 and needs in result.stderr, result.stderr
     debug = check_deploy(**production(DJANGO_DEBUG="true"))
     assert debug.returncode != 0 and "DJANGO_DEBUG must be off" in debug.stderr
+
+
+def test_a_tool_secret_without_hosts_is_reported() -> None:
+    result = check_deploy(**production(TOOL_SECRET_CRM="crm-key"))
+    assert result.returncode != 0 and "contactcenter.W001" in result.stdout + result.stderr
+    assert "crm-key" not in result.stdout + result.stderr
+    bound = check_deploy(**production(TOOL_SECRET_CRM="crm-key", TOOL_SECRET_CRM_HOSTS="crm.example.com"))
+    assert bound.returncode == 0, bound.stdout + bound.stderr
