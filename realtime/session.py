@@ -204,10 +204,10 @@ class CallSession:
         self.usage.started_at = time.monotonic()
         await self._emit(ev.AgentChanged(agent=self.current_agent, previous=None))
         if not await self._connect_with_retries():
-            if self.state != "ended":  # a hang-up while connecting ended the call already
+            if not self.ended:  # a hang-up while connecting ended the call already
                 await self._give_up("could not connect to the Realtime endpoint")
             return
-        if self.state == "ended":
+        if self.ended:
             return
         await self._flush_backlog()  # still "connecting": new frames queue behind these
         self.state = "active"
@@ -428,7 +428,7 @@ class CallSession:
                 return 0
             try:
                 conn = await self._open()
-                if self.state == "ended":  # the call ended while the connection was opening
+                if self.ended:  # the call ended while the connection was opening
                     await conn.aclose_client()
                     return 0
             except Exception as exc:  # noqa: BLE001 — best effort, reported
