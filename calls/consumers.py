@@ -364,6 +364,7 @@ class TwilioMediaConsumer(CallConsumer):
     """`/twilio/media`: Twilio Media Streams (JSON text frames, mu-law 8 kHz both ways)."""
 
     channel_label = "twilio"
+    wants_protocol_events = False  # Twilio is sent audio, marks and clears only
 
     async def open_call(self) -> None:
         self.stream_sid = ""
