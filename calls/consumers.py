@@ -106,7 +106,6 @@ class CallConsumer(AsyncWebsocketConsumer):
         await asyncio.shield(self._ending)
 
     async def _end(self, reason: str) -> None:
-        LIVE.leave(self)
         current = asyncio.current_task()
         try:
             if self.call_id is not None:
@@ -117,6 +116,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             if self.bridge is not None:
                 await self.bridge.close(reason)
         finally:
+            LIVE.leave(self)  # after the upstream closed: never a paid session without a live call
             for task in list(self._tasks):
                 if task is not current and task is not self._ending:
                     task.cancel()
