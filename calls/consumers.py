@@ -58,6 +58,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._ending: asyncio.Task[None] | None = None
+        self._finishing: asyncio.Task[None] | None = None
         await self.open_call()
 
     # --- every way out ends the call, exactly once ------------------------------------------------
@@ -91,10 +92,10 @@ class CallConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("%s call %s: the consumer failed on %s; ending the call", self.channel_label,
                              getattr(self, "call_id", None), message.get("type"))
-            await self.end_call("transport_error")
             if not getattr(self, "_closing", True):
                 self._closing = True
                 await self.close(code=CLOSE_INTERNAL_ERROR)
+            await self.end_call("transport_error")
 
     async def end_call(self, reason: str) -> None:
         """Leave the call's group, end the engine (upstream closed, tasks cancelled, the record
@@ -104,6 +105,9 @@ class CallConsumer(AsyncWebsocketConsumer):
         if self._ending is None:
             self._ending = asyncio.ensure_future(self._end(reason))
         await asyncio.shield(self._ending)
+        finishing = self._finishing  # the client told the call ended and the socket closed
+        if finishing is not None and finishing is not asyncio.current_task():
+            await asyncio.shield(finishing)
 
     async def _end(self, reason: str) -> None:
         current = asyncio.current_task()
