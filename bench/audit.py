@@ -54,8 +54,9 @@ def _setup() -> Any:
     import django
 
     django.setup()
-    from agents.demo import load_demo
     from django.core.management import call_command
+
+    from demo.loader import load_demo
 
     call_command("migrate", verbosity=0, interactive=False)
     load_demo()

