@@ -104,8 +104,9 @@ committed item holds the whole buffer up to the stop (with turn detection on, au
 15 MiB cap is dropped; with it off, an append past the cap is refused with
 ``input_audio_buffer_full``). Truncation cuts the item's transcript to the words whose audio was
 heard (the API keeps no text the caller did not hear); a truncate of an item still being generated
-also stops its audio at once. ``response.cancel`` ends the response at once, without waiting for
-the responder or the next sentence of speech. ``semantic_vad`` maps to the energy VAD (eagerness low/auto/high -> 1000/500/300 ms
+also stops its audio at once. ``response.cancel`` stops a response's audio at once, without
+waiting for the next sentence of speech (a responder or a transcription already running is let
+finish first; nothing of its answer is then sent). ``semantic_vad`` maps to the energy VAD (eagerness low/auto/high -> 1000/500/300 ms
 of silence). Not implemented yet: MCP tools, images, ``output_audio_buffer.clear`` (WebRTC-only;
 refused over WebSocket), streaming /v1/responses.
 

@@ -27,7 +27,6 @@ from .responders import (
     FunctionCallOutput,
     Responder,
     ResponseContext,
-    ScriptedResponse,
     Synthesizer,
     TextOutput,
     Transcriber,
@@ -824,7 +823,7 @@ class RealtimeSession:
         )
 
     async def _generate(self, active: ActiveResponse, params: dict[str, Any]) -> None:
-        await self._unless_stopped(active, self._await_transcripts())
+        await self._await_transcripts()
         instructions = params.get("instructions", self.config.get("instructions") or "")
         tools = params.get("tools", self.config.get("tools") or [])
         modalities = params.get("output_modalities") or self.config["output_modalities"]
@@ -838,9 +837,7 @@ class RealtimeSession:
         segments = input_segments(instructions, tools, items)
         await self.emit({"type": "response.created", "response": self._response_json(active, "in_progress", params, None)})
         ctx = self._context(params, [i.public() for i in items])
-        answered, plan = await self._unless_stopped(active, self.deps_respond(ctx))
-        if not answered:
-            plan = ScriptedResponse(())
+        plan = await self.deps_respond(ctx)
         out_fmt = audio.format_type(((params.get("audio") or {}).get("output") or {}).get("format") or self.config["audio"]["output"]["format"])
         out_text = out_audio = 0
         for output in plan.outputs:
@@ -959,10 +956,23 @@ class RealtimeSession:
         Stops at a cancel; returns the transcript sent."""
         said = ""
         step = audio.bytes_per_ms(fmt) * delta_ms
+        # The synthesizer runs in a task of its own, feeding a queue: a cancel never waits for the
+        # next piece (a sentence still synthesising), and the generator stays in one task.
+        ready: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
+
+        async def produce() -> None:
+            try:
+                async for produced in pieces:
+                    ready.put_nowait(produced)
+            except Exception:
+                log.exception("speech synthesis failed")
+            finally:
+                ready.put_nowait(None)
+
+        producer = asyncio.create_task(produce())
         try:
             while True:
-                # the next piece may still be synthesising: a cancel or a cut does not wait for it
-                got, piece = await self._unless_stopped(active, anext(pieces, None))
+                got, piece = await self._unless_stopped(active, ready.get())
                 if not got or piece is None or active.cancel.is_set() or self.closed:
                     break
                 if item.cut:
@@ -991,8 +1001,11 @@ class RealtimeSession:
                     item.heard.append((len(item.audio.get(0, b"")), len(said)))
                     await asyncio.sleep(0)
         finally:
+            if not producer.done():
+                producer.cancel()
+                await asyncio.wait({producer}, timeout=0.5)
             aclose = getattr(pieces, "aclose", None)
-            if aclose is not None:
+            if aclose is not None and producer.done():
                 with contextlib.suppress(RuntimeError):
                     await aclose()
         return said

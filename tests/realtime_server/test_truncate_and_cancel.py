@@ -87,11 +87,12 @@ class _SlowResponder:
 
     async def respond(self, ctx: ResponseContext) -> ScriptedResponse:
         self.started.set()
-        await asyncio.sleep(10)
+        await asyncio.sleep(0.5)
         return ScriptedResponse((TextOutput("too late"),))
 
 
 async def test_cancel_while_the_responder_is_thinking() -> None:
+    """The answer that comes after the cancel is not spoken: the response ends with no output."""
     responder = _SlowResponder()
     async with running_server(responder=responder) as server, connect_raw(server) as ws:
         await recv_json(ws)
