@@ -65,6 +65,7 @@ from realtime.offline.policy.wording import (
     verbatim_request,
 )
 
+_GREETING_WORDS = re.compile(r"^\W*(hi|hello|hey|good (morning|afternoon|evening))\b", re.IGNORECASE)
 _CONFIRM = re.compile(r"\bconfirm\b[^.]*\b(caller|customer|user|first)\b", re.IGNORECASE)
 
 
@@ -156,7 +157,9 @@ class DialoguePolicy:
             return self._after_output(st, last)
         if last.kind == "user":
             small_talk = _is_small_talk(last.text) and match_bool(last.text) is None
-            if small_talk and not _CLOSING_RE.match(last.text) and not st.text_mode:
+            # an answer without words to a pending question ("It's 4821-6.") is an answer, not a hello
+            answering = bool(spoken) and spoken[-1].kind == "assistant" and "?" in spoken[-1].text and not _GREETING_WORDS.match(last.text)
+            if small_talk and not answering and not _CLOSING_RE.match(last.text) and not st.text_mode:
                 return PolicyResponse(text="Hello! How can I help you today?")
             return self._act(st, mode="user")
         if last.kind == "call":
