@@ -107,7 +107,7 @@ def _free_text(schema: dict[str, Any]) -> bool:
 
 
 def _number_words(text: str) -> str:
-    from realtime.offline import entities
+    from realtime.offline.policy import arguments as entities
 
     return entities.normalize_numbers(text)
 

@@ -89,6 +89,17 @@ class Call(models.Model):
         return dict(self.spec.get("limits") or {})
 
     @property
+    def silence_window_ms(self) -> int | None:
+        """The root agent's server_vad silence window: the part of the voice-to-voice latency
+        (measured from the end of the caller's speech) spent waiting to be sure the turn is over."""
+        spec = self.spec or {}
+        agent = (spec.get("agents") or {}).get(spec.get("root_agent") or "") or {}
+        detection = (((agent.get("session") or {}).get("audio") or {}).get("input") or {}).get("turn_detection") or {}
+        if detection.get("type") != "server_vad":
+            return None
+        return int(detection.get("silence_duration_ms") or 500)
+
+    @property
     def has_local_usage(self) -> bool:
         """Part of the call was answered by the local offline engine (priced at 0)."""
         return any(str(agent).endswith(LOCAL_SUFFIX) for agent in (self.usage or {}))

@@ -26,6 +26,8 @@ Speech recognition (``stt``)
     ``Recognizer.transcribe(float32_16k, prompt=None) -> Transcript(text, segments, ...)``;
     ``Recognizer.stream(...)`` yields text pieces (per Whisper segment) that join to the text.
     Greedy, temperature 0: the same audio gives the same text. int8, at most 2 CPU threads.
+    ``hints.recognition_prompt(instructions, tools, items)``: the prompt for the caller's next
+    turn, built from the question just asked and the schema of what it asks for (never answers).
 
 Speech synthesis (``tts``)
     ``get_synthesizer() -> Synthesizer`` (process-wide; thread-safe). ``Synthesizer.synthesize(

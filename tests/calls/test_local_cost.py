@@ -1,5 +1,5 @@
 """Offline usage is priced at 0 and marked "local" wherever costs are shown; a failover call shows
-both parts: the priced one and the local one."""
+both parts: the priced one and the local one. The latency shown says its silence window."""
 
 from __future__ import annotations
 
@@ -41,3 +41,10 @@ def test_a_priced_call_is_not_marked_local(call: Call) -> None:
     actions.do_record_usage(call.pk, agent="returns", usage=TOKENS, cost=Decimal("0.5"))
     call.refresh_from_db()
     assert call.cost_label == "$0.5000" and call.dashboard_row()["local"] is False
+
+
+def test_the_silence_window_is_shown_apart(call: Call) -> None:
+    call.spec = {"root_agent": "a", "agents": {"a": {"session": {"audio": {"input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 650}}}}}}}
+    assert call.silence_window_ms == 650
+    call.spec = {"root_agent": "a", "agents": {"a": {"session": {"audio": {"input": {"turn_detection": {"type": "semantic_vad"}}}}}}}
+    assert call.silence_window_ms is None

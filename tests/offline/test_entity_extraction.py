@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from realtime.offline import entities as ent
+from realtime.offline.policy import arguments as ent
 
 
 @pytest.mark.parametrize(

@@ -125,3 +125,12 @@ def test_digits_written_one_by_one_fill_an_identifier() -> None:
     call.caller("I lost my card.")
     call.caller("It ends in 4. 4. 7. 1.")  # how the recogniser writes digits said one at a time
     assert call.calls == [("block_card", {"last_four": "4471"})]
+
+
+def test_an_answer_without_words_to_a_pending_question_is_asked_again_not_greeted() -> None:
+    tools = [ts.fn("freeze_plan", "Pause a plan.", {"plan_id": {"type": "string", "pattern": "^[0-9]{6}$", "description": "The six-digit plan number"}}, ["plan_id"])]
+    call = Call("You are the plan line.", tools, {})
+    call.caller("Please pause my plan.")
+    assert call.said[-1] == "Could you please tell me the six-digit plan number?"
+    call.caller("It's 4821-6.")  # five digits heard: not the answer, and not a hello either
+    assert call.calls == [] and "six-digit plan number" in call.said[-1] and "Hello" not in call.said[-1]

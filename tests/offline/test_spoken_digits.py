@@ -15,8 +15,8 @@ import pytest
 from bench.offline_digits import extract as extract_with
 from bench.offline_digits import question_prompt
 from realtime import audio
-from realtime.offline import entities as ent
 from realtime.offline.policy import DialoguePolicy
+from realtime.offline.policy import arguments as ent
 from realtime.offline.stt import Recognizer
 from realtime.offline.tts import Synthesizer
 

@@ -1,14 +1,17 @@
-"""Deterministic extraction of values from what a caller said: spoken numbers, dates, phone
-numbers, identifiers matching a JSON Schema pattern, enum values, yes/no.
+"""Arguments: values taken from what a caller said, guided by the JSON Schema of a parameter.
 
-Everything here is pure text processing (regular expressions and small word tables), so the same
-words always give the same values.
-"""
+Spoken numbers, dates, phone numbers, identifiers matching a pattern, enum values (literally or
+through the vocabulary), yes/no, free text; the kind of each parameter, validation against its
+schema, and which tools change data. Pure text processing: the same words give the same values."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
+
+from realtime.offline.policy.items import _END_CALL, _LONG_TEXT, _Tool
+from realtime.offline.policy.vocabulary import _STOP, _stem, tokens
 
 UNITS = {
     "zero": 0, "oh": 0, "o": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
@@ -375,3 +378,261 @@ def find_emails(text: str) -> list[str]:
     spoken = re.sub(r"\s+at\s+", "@", text.lower())
     spoken = re.sub(r"\s+dot\s+", ".", spoken)
     return _EMAIL.findall(text) or _EMAIL.findall(spoken)
+
+
+_SUMMARY = re.compile(r"summary|context|notes", re.IGNORECASE)
+
+
+_FREE_TEXT = frozenset(["short", "long", "summary"])
+
+
+_CHANGES = re.compile(
+    r"^(create|place|book|cancel|block|start|update|delete|submit|schedule|reset|reserve|remove|modify|"
+    r"change|add|open|file|report|order|pay|refund|freeze|pause|close|enable|disable|activate|deactivate|"
+    r"set|send|register|renew|redirect|transfer|request|issue|unlock|lock|suspend|stop|apply|make|edit)",
+    re.IGNORECASE,
+)
+
+
+def changes_data(tool: _Tool) -> bool:
+    """Whether a tool changes something: its name or its description starts with such a verb
+    (create, place, book, cancel, block, start, update, delete...). Handoffs and escalations are
+    not counted: they move the call, not the caller's data."""
+    if tool.is_transfer or tool.is_escalation or _END_CALL.match(tool.name):
+        return False
+    first = tool.name.replace("-", "_").split("_")[0]
+    return bool(_CHANGES.match(first + " ")) or bool(_CHANGES.match(tool.description.strip() + " "))
+
+
+_LEAD_IN = re.compile(
+    r"^\W*(?:(?:yes|yeah|sure|ok|okay|well|so|um|uh|oh|right)\W+)*"
+    r"(?:(?:it'?s|it is|that'?s|that is|this is|i'?m at|i live at|i am at|send it to|deliver(?: it)? to|"
+    r"(?:my|the|our) [a-z ]{1,30}? (?:is|are))\s+)?",
+    re.IGNORECASE,
+)
+
+
+def _answer_words(text: str, label: str) -> str:
+    """An answer without its lead-in ("Sure, it's jdoe." -> "jdoe")."""
+    words = _LEAD_IN.sub("", text.strip(), count=1).strip().rstrip(".!?").strip()
+    return words
+
+
+_QUANTITY = re.compile(r"quantit|qty|count|how many|number of", re.IGNORECASE)
+
+
+_FAULT_WORDS = sorted(
+    {p for key, phrases in ENUM_SYNONYMS.items() if key != "other" for p in phrases}, key=len, reverse=True
+)
+
+
+_EXPLAINS = re.compile(
+    r"\b(because|since|cause|due to|as it|as they|so that|arrived|came|broke|stopped|fell|"
+    r"leak\w*|missing|too (big|small|large|tight|loose|short|long)|(doesn'?t|does not|didn'?t|did not|won'?t|"
+    r"can'?t|cannot) (fit|work|turn|charge|close|open|match)\w*|"
+    + "|".join(re.escape(p) for p in _FAULT_WORDS)
+    + r")\b",
+    re.IGNORECASE,
+)
+
+
+"""Words that explain why: a cause, or a fault (the return-reason synonyms of ``entities``)."""
+
+
+_GENERIC_DESCRIPTION = frozenset(tokens("why reason words own explain explanation short sentence briefly describe"))
+
+
+_LEADING_ANSWER = re.compile(r"^\W*(yes|yeah|yep|sure|ok|okay|right|correct|please|well|so|um|uh|oh)\b[\s,.!]*", re.IGNORECASE)
+
+
+def _fit_length(value: str | None, schema: dict[str, Any]) -> str | None:
+    """Free text cut to the schema's ``maxLength`` at a word boundary (a model keeps to it too)."""
+    longest = schema.get("maxLength")
+    if value is None or not isinstance(longest, int) or longest <= 0 or len(value) <= longest:
+        return value
+    cut = value[:longest]
+    if value[longest:longest + 1].isalnum() and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-") or value[:longest]
+
+
+def _explanation_words(text: str) -> str:
+    """A statement as an explanation: without a leading "yes," / "well," and with a capital."""
+    words = text
+    while True:
+        stripped = _LEADING_ANSWER.sub("", words, count=1)
+        if stripped == words or not stripped:
+            break
+        words = stripped
+    words = words.strip()
+    return words[:1].upper() + words[1:] if words else text
+
+
+def _param_kind(name: str, schema: dict[str, Any]) -> str:
+    label = f"{name} {schema.get('description', '')}".lower()
+    typ = schema.get("type")
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return "enum"
+    if typ == "boolean":
+        return "bool"
+    if schema.get("format") in ("date", "date-time") or re.search(r"date|dob|birth", name, re.IGNORECASE):
+        return "date"
+    if re.search(r"phone|mobile|telephone", label):
+        return "phone"
+    if re.search(r"e-?mail", label) or schema.get("format") == "email":
+        return "email"
+    if isinstance(schema.get("pattern"), str):
+        return "pattern"
+    if typ in ("integer", "number"):
+        return "number"
+    if _SUMMARY.search(name):
+        return "summary"
+    if _LONG_TEXT.search(name):
+        return "long"
+    return "short"
+
+
+def _safe_search(pattern: str, value: str) -> bool:
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return False
+
+
+def _valid(schema: dict[str, Any], value: Any) -> bool:
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum and value not in enum:
+        return False
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str) and not (isinstance(value, str) and _safe_search(pattern, value)):
+        return False
+    typ = schema.get("type")
+    if typ == "string" and not isinstance(value, str):
+        return False
+    not_number = isinstance(value, bool) or not isinstance(value, (int, float))
+    if typ in ("integer", "number") and not_number:
+        return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if isinstance(low, (int, float)) and value < low:
+            return False
+        if isinstance(high, (int, float)) and value > high:
+            return False
+    if isinstance(value, str):
+        shortest, longest = schema.get("minLength"), schema.get("maxLength")
+        if isinstance(shortest, int) and len(value) < shortest:
+            return False
+        if isinstance(longest, int) and len(value) > longest:
+            return False
+    return True
+
+
+def _phone_option(phone: str, pattern: str | None) -> str | None:
+    """``phone`` as the schema's pattern wants it (with or without a leading 1 or +)."""
+    options = [phone]
+    digits = phone.lstrip("+")
+    if len(digits) == 11 and digits.startswith("1"):
+        options.append(digits[1:])
+    options.append("+" + digits)
+    return next((o for o in options if pattern is None or _safe_search(pattern, o)), None)
+
+
+def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, digits: bool = True) -> Any:
+    """The value of a typed parameter in ``text``; ``digits`` reads the text for digits the way
+    a recogniser writes spoken ones (see :func:`entities.digit_readings`)."""
+    pattern = schema.get("pattern") if isinstance(schema.get("pattern"), str) else None
+    if kind == "enum":
+        return match_enum(list(schema["enum"]), text) or _enum_by_meaning(list(schema["enum"]), text)
+    if kind == "bool":
+        return match_bool(text)
+    if kind == "date":
+        dates = find_dates(text)
+        if dates:
+            iso = dates[0][0]
+            return iso + "T00:00:00Z" if schema.get("format") == "date-time" else iso
+        return None
+    # phone numbers and identifiers: the transcript read for digits (homophones only as a second
+    # reading), a whole phone number preferred over a part of one
+    readings = digit_readings(text) if digits and kind in ("phone", "pattern") else [text]
+    if kind == "phone":
+        partial: str | None = None
+        for reading in readings:
+            for phone in find_phone_numbers(reading):
+                option = _phone_option(phone, pattern)
+                if option is not None and (not digits or plausible_phone(phone)):
+                    return option
+                partial = partial if partial is not None else option
+        return partial
+    if kind == "email":
+        emails = find_emails(text)
+        return emails[0] if emails else None
+    if kind == "pattern":
+        assert pattern is not None
+        for reading in readings:
+            values = pattern_candidates(pattern, reading)
+            if values:
+                return values[0]
+        return None
+    if kind == "number":
+        for written in find_numbers(text):
+            value = float(written.replace(",", ""))
+            number: int | float = int(value) if value.is_integer() else value
+            if schema.get("type") == "integer" and not isinstance(number, int):
+                continue
+            if _valid({k: schema[k] for k in ("minimum", "maximum") if k in schema}, number):
+                return number
+    return None
+
+
+def _enum_by_meaning(values: list[Any], text: str) -> Any | None:
+    """The enum value whose words the text shares through the vocabulary ("no electricity" ->
+    "power", "really slow" -> "slow_speed"): the one value sharing the most, if only one does."""
+    said = set(tokens(text))
+    scored = sorted(
+        ((len(said & set(tokens(str(v)))), -i, v) for i, v in enumerate(values) if isinstance(v, str)), reverse=True
+    )
+    if scored and scored[0][0] > 0 and (len(scored) == 1 or scored[1][0] < scored[0][0]):
+        return scored[0][2]
+    return None
+
+
+def _residual_phrase(text: str, tool: _Tool, schema: dict[str, Any]) -> str:
+    """What the caller said for a short free-text parameter: a word the schema gives as an
+    example ("a topic such as roaming, billing"), else the longest run of content words the
+    tool's own vocabulary doesn't explain ("any deals on running shoes?" -> "running shoes")."""
+    described = f"{tool.description} {schema.get('description', '')}"
+    example_part = re.search(r"(?:such as|e\.g\.|for example|like|including)\s+(.*)", described, re.IGNORECASE)
+    examples = set(tokens(example_part.group(1))) if example_part else set()
+    plain = described[: example_part.start()] if example_part else described
+    vocabulary = tool.name_tokens | set(tokens(plain)) | set(tokens(" ".join(tool.properties)))
+    runs: list[list[str]] = [[]]
+    for word in re.findall(r"[A-Za-z][A-Za-z'-]*", text):
+        low = word.lower()
+        stem = _stem(low)
+        if stem in examples:
+            return word
+        if low in _STOP or stem in _STOP or stem in vocabulary:
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append(word)
+    best = max(runs, key=lambda r: (len(" ".join(r)), -runs.index(r)))
+    return " ".join(best)
+
+
+def _walk(value: Any, key: str = "", context: str = "") -> list[tuple[str, Any, str]]:
+    """(key, scalar value, JSON of the enclosing object) for every scalar in a tool output."""
+    out: list[tuple[str, Any, str]] = []
+    if isinstance(value, dict):
+        ctx = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        for k, v in value.items():
+            if isinstance(v, (dict, list)):
+                out.extend(_walk(v, str(k), ctx))
+            else:
+                out.append((str(k), v, ctx))
+    elif isinstance(value, list):
+        for v in value:
+            out.extend(_walk(v, key, context))
+    else:
+        out.append((key, value, context))
+    return out

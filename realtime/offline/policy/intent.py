@@ -1,0 +1,112 @@
+"""Intent: which tool the caller's words ask for, scored against tool names, descriptions,
+parameter descriptions and enum values (idf-weighted, through the vocabulary)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from realtime.offline.policy.items import _Tool, _Turn
+from realtime.offline.policy.vocabulary import expand, tokens
+
+STRONG = 2.5
+
+
+WEAK = 1.0
+
+
+"""In text mode (a supervisor that is asked because facts are needed) a weaker match will do."""
+
+
+_CLOSING_RE = re.compile(
+    r"^\W*(no|nope|no thanks?|no thank you|that'?s (all|it)|nothing else|bye|goodbye|thanks?|"
+    r"thank you|thanks?,? bye|thank you,? (goodbye|bye)|that is all|i'?m good|all good)"
+    r"(\W+(that'?s (all|it)|that is all|nothing else|thanks?|thank you|bye|goodbye|i'?m good|all good|"
+    r"(have a )?(nice|good|great) (day|one)|cheers))*\W*$",
+    re.IGNORECASE,
+)
+
+
+_QUESTION_PARAM = re.compile(r"^(question|query|request|message|prompt)$", re.IGNORECASE)
+
+
+@dataclass
+class _State:
+    instructions: str
+    tools: list[_Tool]
+    turns: list[_Turn]
+    window: list[tuple[int, str]]  # (turn index, normalised user text) of the task in progress
+    segment_start: int  # first turn of the current agent (after the last transfer output)
+    text_mode: bool
+    idf: dict[str, float]
+    phrases: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    """The scenario's own phrases (see :func:`scenario_phrases`)."""
+
+    def done(self) -> set[str]:
+        """Tools called with a successful output by the current agent."""
+        outputs = {t.call_id: t.ok for t in self.turns[self.segment_start :] if t.kind == "output"}
+        return {
+            t.name
+            for t in self.turns[self.segment_start :]
+            if t.kind == "call" and outputs.get(t.call_id)
+        }
+
+    def ever_done(self, name: str) -> bool:
+        outputs = {t.call_id: t.ok for t in self.turns if t.kind == "output"}
+        return any(t.kind == "call" and t.name == name and outputs.get(t.call_id) for t in self.turns)
+
+    def tool(self, name: str) -> _Tool | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+
+def _is_small_talk(text: str) -> bool:
+    return not tokens(text) or bool(
+        re.fullmatch(r"\W*(hi|hello|hey|good (morning|afternoon|evening))( there)?\W*", text, re.IGNORECASE)
+    )
+
+
+def tool_score(st: _State, tool: _Tool, text: str, *, name_only: bool = False) -> float:
+    total = 0.0
+    for tok in sorted(set(tokens(expand(text, st.phrases)))):
+        w = st.idf.get(tok, 0.0)
+        if tok in tool.name_tokens:
+            total += 3 * w
+        elif name_only:
+            continue
+        elif tok in tool.enum_tokens:  # a value the tool takes: as telling as its name
+            total += 2.5 * w
+        elif tok in tool.desc_tokens:
+            total += 1.5 * w
+        elif tok in tool.param_tokens:
+            total += 0.5 * w
+    return total
+
+
+def best_tool(
+    st: _State, texts: list[str], exclude: set[str], *, name_only: bool = False
+) -> _Tool | None:
+    best: tuple[float, int] | None = None
+    chosen = None
+    joined = " ".join(texts)
+    # words said before the last handoff brought the caller here: they don't transfer again
+    before = {t for i, t in st.window if i < st.segment_start}
+    recent = " ".join(t for t in texts if t not in before)
+    threshold = WEAK if st.text_mode else STRONG
+    for tool in st.tools:
+        if tool.name in exclude:
+            continue
+        score = tool_score(st, tool, recent if tool.is_transfer else joined, name_only=name_only)
+        if score >= threshold and (best is None or (score, -tool.index) > best):
+            best, chosen = (score, -tool.index), tool
+    return chosen
+
+
+def catch_all_tool(st: _State, text: str, done: set[str]) -> _Tool | None:
+    if not tokens(text):
+        return None
+    for tool in st.tools:
+        if tool.name in done or tool.is_transfer:
+            continue
+        if any(_QUESTION_PARAM.match(p) for p in tool.required or tool.properties):
+            return tool
+    return None
