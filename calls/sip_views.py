@@ -36,11 +36,33 @@ async def openai_webhook(request: HttpRequest) -> HttpResponse:
     if event.type != "realtime.call.incoming":
         logger.info("OpenAI webhook %s of type %s ignored", webhook_id, event.type)
         return JsonResponse({"status": "ignored"})
-    sip_headers = [(h.name, h.value) for h in event.data.sip_headers]
     try:
-        call_pk = await sip.handle_incoming_call(event.data.call_id, sip_headers)
+        call_id, sip_headers = incoming_call_fields(event)
+    except ValueError as error:  # signed, but not the shape of an incoming call: release for a retry
+        await sip.release_webhook(webhook_id)
+        logger.warning("OpenAI webhook %s refused (400): %s", webhook_id, error)
+        return JsonResponse({"error": "malformed realtime.call.incoming event"}, status=400)
+    try:
+        call_pk = await sip.handle_incoming_call(call_id, sip_headers)
     except Exception:
         await sip.release_webhook(webhook_id)
-        logger.exception("OpenAI webhook %s: SIP call %s could not be handled", webhook_id, event.data.call_id)
+        logger.exception("OpenAI webhook %s: SIP call %s could not be handled", webhook_id, call_id)
         return JsonResponse({"error": "could not handle the call"}, status=500)
     return JsonResponse({"status": "accepted" if call_pk else "not_accepted", "call": call_pk})
+
+
+def incoming_call_fields(event: object) -> tuple[str, list[tuple[str, str]]]:
+    """The call id and SIP headers of a `realtime.call.incoming` event; ValueError if it has another shape
+    (the SDK builds the event without validating it)."""
+
+    def field(value: object, name: str) -> object:
+        return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+    data = field(event, "data")
+    call_id, headers = field(data, "call_id"), field(data, "sip_headers")
+    if not isinstance(call_id, str) or not call_id or not isinstance(headers, list):
+        raise ValueError("data needs a call_id (string) and sip_headers (list)")
+    pairs = [(field(header, "name"), field(header, "value")) for header in headers]
+    if not all(isinstance(name, str) and isinstance(value, str) for name, value in pairs):
+        raise ValueError("each SIP header needs a string name and value")
+    return call_id, pairs  # type: ignore[return-value]

@@ -8,18 +8,24 @@ The package's own reconnection (``on_reconnecting``/``max_retries``) is delibera
 a reconnect there opens a fresh server session behind our back (no instructions, tools or
 conversation), while the engine must restore the current agent and the context and know the gap.
 ``CallSession`` does recreation itself; this class reports a close (code, reason) and stops.
+
+Every client shares one TLS context (`async_client`): building one loads the CA bundle, a few
+hundred milliseconds of CPU on the event loop that every other call of the process would wait for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from openai import AsyncOpenAI
+import certifi
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from openai.types.realtime import RealtimeServerEvent
 from websockets.exceptions import ConnectionClosed
 
@@ -27,6 +33,18 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The TLS context of every upstream client of the process (the CA bundle the SDK uses)."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def async_client(base_url: str, api_key: str, **options: Any) -> AsyncOpenAI:
+    """An ``AsyncOpenAI`` client that reuses the process's TLS context (cheap to make per call)."""
+    return AsyncOpenAI(base_url=base_url, api_key=api_key,
+                       http_client=DefaultAsyncHttpxClient(verify=shared_ssl_context()), **options)
 
 
 class ConnectionLost(Exception):
@@ -68,7 +86,7 @@ class RealtimeConnection:
         self.call_id = call_id
         self.query = dict(query or {})
         self.connect_timeout_s = connect_timeout_s
-        self._client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+        self._client = async_client(base_url, api_key, max_retries=0)
         self._conn: AsyncRealtimeConnection | None = None
         self.closed = False
 
