@@ -117,7 +117,7 @@ CALLER_FIELDS: dict[str, frozenset[str]] = {
     "usage": frozenset({"agent", "total_cost_usd"}),
     "latency": frozenset({"kind", "ms", "turn"}),
     "error": frozenset({"code", "source", "fatal"}),
-    "session.recreated": frozenset({"gap_ms", "reason"}),
+    "session.recreated": frozenset({"gap_ms", "reason", "attempts", "restored_items"}),
     "provider.failover": frozenset({"provider"}),
     "call.ended": frozenset({"reason"}),
     "protocol": frozenset({"direction"}),
