@@ -94,8 +94,9 @@ async def test_deny_then_hang_up(live_demo: Any, upstream: Any, operator: Any, s
     call, page, call_id = await call_waiting_for_approval(upstream, operator, supervisor)
     await page.communicator.send_json_to({"type": "action", "action": "deny", "tool_call_id": "fc_verify"})
     finished = await call.wait_event("tool.finished", name="verify_customer")
-    assert "was denied by sam" in finished["error"]
-    await page.wait_for(tool_event("denied"))
+    assert finished["error"] == "failed"  # the caller's view; who denied it is for staff
+    denied = await page.wait_for(tool_event("denied"))
+    assert "was denied by sam" in denied["event"]["error"]
     row = await database_sync_to_async(ToolInvocation.objects.get)(call_id=call_id, call_id_ref="fc_verify")
     assert (row.status, row.approved_by) == ("denied", "sam")
 
