@@ -199,6 +199,36 @@ class CallConsumer(SlotHolder):
     def hangup_reason(self, code: int) -> str:
         return "caller_hung_up"
 
+    async def on_application_end(self) -> None:
+        """However the consumer ended (its disconnect never ran when it crashed or the server
+        cancelled it), the call it carried ends with it."""
+        if self.bridge is not None and not self.bridge.ended:
+            logger.warning("%s call %s: the consumer ended without a hang-up; ending the call", self.channel_label,
+                           self.call_id)
+            # Shielded: the server may cancel the consumer again while the record is written.
+            await asyncio.shield(asyncio.ensure_future(self._end_unended_call()))
+
+    async def _end_unended_call(self) -> None:
+        assert self.bridge is not None
+        try:
+            await asyncio.wait_for(self.bridge.close("lost"), 10)
+        except Exception:
+            logger.exception("%s call %s: the engine did not close cleanly", self.channel_label, self.call_id)
+        if not self.bridge.ended and self.call_id is not None:  # the engine never got going: end the record
+            await database_sync_to_async(actions.do_end_call)(self.call_id, "lost")
+        self.bridge.session.playback.clear()
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        """Send, unless the peer is already gone: its disconnect is on the way, and the engine's
+        next event must not fail on a closed socket (daphne raises there)."""
+        try:
+            await super().send(text_data, bytes_data, close)
+        except Exception as error:  # noqa: BLE001 - daphne raises its own Disconnected on a closed socket
+            if not self._closing:
+                logger.info("%s call %s: the socket closed under a send (%s)", self.channel_label, self.call_id,
+                            type(error).__name__)
+            self._closing = True
+
     # --- Transport (called by the bridge) ----------------------------------------------------------
 
     async def forward_event(self, event: dict[str, Any]) -> None:
@@ -458,6 +488,12 @@ class TwilioMediaConsumer(CallConsumer):
         await super().disconnect(code)
         if self.bridge is None and self.grant is not None:
             await database_sync_to_async(end_ringing_call)(self.grant.call_id, "stream_not_started")
+
+    async def on_application_end(self) -> None:
+        await super().on_application_end()
+        if self.bridge is None and self.grant is not None:
+            await asyncio.shield(asyncio.ensure_future(
+                database_sync_to_async(end_ringing_call)(self.grant.call_id, "stream_not_started")))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closing:

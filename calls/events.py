@@ -249,7 +249,7 @@ def check_event(envelope: dict[str, Any]) -> None:
 CALLER_FIELDS: dict[str, frozenset[str]] = {
     "transcript.delta": frozenset({"role", "item_id", "text", "agent"}),
     "transcript.done": frozenset({"role", "item_id", "text", "agent", "interrupted"}),
-    "playback.clear": frozenset({"item_id", "audio_end_ms"}),
+    "playback.clear": frozenset({"item_id", "audio_end_ms", "reason"}),
     "agent.changed": frozenset({"agent", "previous"}),
     "tool.started": frozenset({"name", "call_id", "agent"}),
     "tool.finished": frozenset({"name", "call_id", "agent", "error", "duration_ms"}),
@@ -261,7 +261,7 @@ CALLER_FIELDS: dict[str, frozenset[str]] = {
     "usage": frozenset({"agent", "total_cost_usd"}),
     "latency": frozenset({"kind", "ms", "turn"}),
     "error": frozenset({"code", "source", "fatal"}),
-    "session.recreated": frozenset({"gap_ms", "reason"}),
+    "session.recreated": frozenset({"gap_ms", "reason", "attempts", "restored_items"}),
     "provider.failover": frozenset({"provider"}),
     "call.ended": frozenset({"reason"}),
     "protocol": frozenset({"direction"}),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -69,19 +70,26 @@ class WebhookRefused(Exception):
         self.reason = reason
 
 
+@functools.cache
+def _verification_client() -> openai.OpenAI:
+    """Verification is local (nothing is sent): no real key or endpoint. Made once: building a client
+    loads the CA bundle, which would hold the event loop (and every call on it) for each webhook."""
+    return openai.OpenAI(api_key="webhook-verification-only", base_url="http://127.0.0.1:9/v1")
+
+
 def verify_webhook(body: bytes, headers: dict[str, str]) -> Any:
     """The event of a webhook OpenAI signed with OPENAI_WEBHOOK_SECRET; WebhookRefused otherwise."""
     secret = settings.OPENAI_WEBHOOK_SECRET
     if not secret:
         raise WebhookRefused(503, "OPENAI_WEBHOOK_SECRET is not set")
-    # Verification is local (nothing is sent): the client needs no real key or endpoint.
-    client = openai.OpenAI(api_key="webhook-verification-only", base_url="http://127.0.0.1:9/v1")
     try:
-        return client.webhooks.unwrap(body, headers, secret=secret)
+        return _verification_client().webhooks.unwrap(body, headers, secret=secret)
     except openai.InvalidWebhookSignatureError as error:  # bad signature, too old, too new
         raise WebhookRefused(401, str(error)) from None
     except ValueError as error:  # a missing header, a body that is not JSON
         raise WebhookRefused(400, str(error)[:200]) from None
+    except RecursionError:  # signed, but nested too deeply for the JSON parser
+        raise WebhookRefused(400, "the body is nested too deeply") from None
 
 
 INCOMING_CALL = "realtime.call.incoming"

@@ -60,3 +60,4 @@ async def openai_webhook(request: HttpRequest) -> HttpResponse:
         await sip.release_webhook(webhook_id)
         raise
     return JsonResponse({"status": "accepted" if call_pk else "not_accepted", "call": call_pk})
+

@@ -8,19 +8,25 @@ The package's own reconnection (``on_reconnecting``/``max_retries``) is delibera
 a reconnect there opens a fresh server session behind our back (no instructions, tools or
 conversation), while the engine must restore the current agent and the context and know the gap.
 ``CallSession`` does recreation itself; this class reports a close (code, reason) and stops.
+
+Every client shares one TLS context (`async_client`): building one loads the CA bundle, a few
+hundred milliseconds of CPU on the event loop that every other call of the process would wait for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import ssl
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from openai import AsyncOpenAI
+import certifi
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from openai.types.realtime import RealtimeServerEvent
 from websockets.exceptions import ConnectionClosed
 
@@ -28,6 +34,18 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The TLS context of every upstream client of the process (the CA bundle the SDK uses)."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def async_client(base_url: str, api_key: str, **options: Any) -> AsyncOpenAI:
+    """An ``AsyncOpenAI`` client that reuses the process's TLS context (cheap to make per call)."""
+    return AsyncOpenAI(base_url=base_url, api_key=api_key,
+                       http_client=DefaultAsyncHttpxClient(verify=shared_ssl_context()), **options)
 
 
 #: One client per event loop and endpoint: making an ``AsyncOpenAI`` builds an SSL context
@@ -42,7 +60,7 @@ def shared_client(base_url: str, api_key: str) -> AsyncOpenAI:
     clients = _SHARED_CLIENTS.setdefault(asyncio.get_running_loop(), {})
     client = clients.get((base_url, api_key))
     if client is None:
-        client = clients[(base_url, api_key)] = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+        client = clients[(base_url, api_key)] = async_client(base_url, api_key, max_retries=0)
     return client
 
 

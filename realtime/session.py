@@ -400,9 +400,9 @@ class CallSession:
     def _client_for_http(self) -> Any:
         """The HTTP client at the Realtime base URL (Responses API, moderation), made once."""
         if self._http_client is None:
-            from openai import AsyncOpenAI
+            from realtime.connection import async_client
 
-            self._http_client = AsyncOpenAI(base_url=self._base_url, api_key=self._api_key, max_retries=0)
+            self._http_client = async_client(self._base_url, self._api_key, max_retries=0)
         return self._http_client
 
     async def _open(self) -> RealtimeConnection:

@@ -28,6 +28,10 @@ async def test_browser_call_runs_through_a_tool_and_a_handoff(live_demo: Any, up
         response("I can see your headphones order. Shall I start the return?"),
     )
     upstream.add_transcripts("It's Ada Lovelace, plus four four seven seven double oh nine hundred one two three")
+    # A staff caller: the page's log shows the raw protocol and tool outputs (what a caller who is not
+    # staff sees instead: tests/security/test_caller_event_stream.py).
+    operator.is_staff = True
+    await database_sync_to_async(operator.save)()
     call = await browser_call(operator)
 
     hello = await call.wait_for(lambda f: isinstance(f, dict) and f.get("type") == "call")

@@ -134,7 +134,7 @@ async def test_audio_flows_while_a_tool_waits_on_a_locked_row(live_demo: Any, up
         holder.rollback()
         holder.close()
     finished = await call.wait_event("tool.finished", name="start_return", timeout=10)
-    assert finished["result"]["started"] is True
+    assert finished.get("error") is None  # the caller's view: the output itself is for staff
     await call.wait_event("transcript.done", role="assistant", text="Your return is started.")
     await call.communicator.send_json_to({"type": "hangup"})
     await call.wait_closed()
