@@ -106,6 +106,9 @@ class CallBridge:
             transport, "play_audio_base64", None)
         self._ended = asyncio.Event()
         self.end_reason = ""
+        from calls.listen import ListenTap
+
+        self.listen = ListenTap(call_id, audio_format)
         factory = session_factory or CallSession
         self.session = factory(
             spec,
@@ -126,6 +129,7 @@ class CallBridge:
     async def close(self, reason: str) -> None:
         """End the call (idempotent) and wait until every record is written."""
         await self.session.close(reason)
+        await self.listen.close()
         await self.flush()
 
     async def flush(self) -> None:
@@ -202,6 +206,7 @@ class CallBridge:
 
     async def _on_event(self, event: ev.EngineEvent) -> None:
         if isinstance(event, ev.AudioOut):
+            self.listen.agent(event.audio)
             if self._play_base64 is not None and event.audio_base64:
                 await self._play_base64(event.item_id, event.audio_base64, len(event.audio))
             else:
@@ -214,6 +219,7 @@ class CallBridge:
         if isinstance(event, ev.CallEnded):
             self.end_reason = event.reason
             self._ended.set()
+            await self.listen.close()
             await self.transport.call_ended(event.reason)
 
     def _record_event(self, event: ev.EngineEvent) -> None:
