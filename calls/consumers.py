@@ -101,6 +101,10 @@ class CallConsumer(SlotHolder):
         try:
             if message["type"] == "websocket.receive":
                 await self.websocket_receive(message)
+            elif message["type"] == "call.listen":  # as often as listeners renew: no ORM hop either
+                await self.call_listen(message)
+            elif message["type"] == "call.event":  # published records of this call: nothing to do
+                return
             else:
                 await super().dispatch(message)
         except (StopConsumer, AcceptConnection, DenyConnection):
