@@ -33,9 +33,8 @@ import logging
 import struct
 import time
 from collections import deque
-from typing import Any
-
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -111,6 +110,12 @@ class LocalHub:
             queue.put_nowait(data)
         return len(queues)
 
+    async def publish_many(self, channel: str, frames: list[bytes]) -> int:
+        receivers = 0
+        for frame in frames:
+            receivers = await self.publish(channel, frame)
+        return receivers
+
     async def subscribe(self, channel: str) -> LocalSubscription:
         return LocalSubscription(self, channel)
 
@@ -144,6 +149,14 @@ class RedisHub:
 
     async def publish(self, channel: str, data: bytes) -> int:
         return int(await self.client.publish(channel, data))
+
+    async def publish_many(self, channel: str, frames: list[bytes]) -> int:
+        """Every frame in one round trip (a pipeline, in order); the listeners the last one reached."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for frame in frames:
+                pipe.publish(channel, frame)
+            results = await pipe.execute()
+        return int(results[-1]) if results else 0
 
     async def subscribe(self, channel: str) -> RedisSubscription:
         """Subscribed when this returns: a frame published after it is received."""
@@ -239,15 +252,16 @@ class ListenTap:
             await self._wake.wait()
             self._wake.clear()
             while self.frames:
-                frame = self.frames.popleft()
+                # What piled up while the last batch was on its way goes in one round trip.
+                batch = list(self.frames)
+                self.frames.clear()
                 try:
-                    receivers = await asyncio.wait_for(hub().publish(channel, frame), 2)
+                    receivers = await asyncio.wait_for(hub().publish_many(channel, batch), 2)
                 except Exception:
                     logger.warning("call %s: could not publish audio to listeners", self.call_id, exc_info=True)
-                    self.dropped += 1 + len(self.frames)
-                    self.frames.clear()
+                    self.dropped += len(batch)
                     break
-                self.published += 1
+                self.published += len(batch)
                 if receivers == 0:  # nobody listens any more: off until the next call.listen
                     self.active = False
                     self.frames.clear()
@@ -419,6 +433,8 @@ class ListenConsumer(SlotHolder):
         await self._wind_down(reason)
 
     async def _wind_down(self, reason: str) -> None:
+        if not hasattr(self, "_tasks"):  # the consumer never connected
+            return
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:

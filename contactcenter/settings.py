@@ -254,7 +254,7 @@ DASHBOARD_MAX_JSON_DEPTH = env.int("DASHBOARD_MAX_JSON_DEPTH", default=32)
 # Listening in (calls.listen): frames a call keeps for its listeners before dropping the oldest,
 # frames a listener's socket may fall behind (then it is closed, 4460), the oldest frame it still
 # sends (seconds), and how often a listener asks the call to keep publishing.
-LISTEN_TAP_MAX_FRAMES = env.int("LISTEN_TAP_MAX_FRAMES", default=100)
+LISTEN_TAP_MAX_FRAMES = env.int("LISTEN_TAP_MAX_FRAMES", default=50)
 LISTEN_LISTENER_MAX_FRAMES = env.int("LISTEN_LISTENER_MAX_FRAMES", default=200)
 LISTEN_MAX_LAG_SECONDS = env.float("LISTEN_MAX_LAG_SECONDS", default=2.0)
 LISTEN_KEEPALIVE_SECONDS = env.float("LISTEN_KEEPALIVE_SECONDS", default=5.0)
