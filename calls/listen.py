@@ -180,6 +180,9 @@ def hub() -> LocalHub | RedisHub:
     loop = asyncio.get_running_loop()
     found = _HUBS.get(id(loop))
     if found is None or getattr(found, "_loop", None) is not loop:
+        for key, old in list(_HUBS.items()):  # hubs of loops that have ended (tests run one per test)
+            if getattr(old, "_loop", loop).is_closed():
+                del _HUBS[key]
         found = RedisHub(settings.REDIS_URL) if settings.REDIS_URL else LocalHub()
         found._loop = loop  # type: ignore[union-attr]
         _HUBS[id(loop)] = found
