@@ -55,8 +55,13 @@ async def listen(user: Any, call_id: int, mode: str = "mixed") -> tuple[CallClie
     return await dashboard_socket(user, f"/ws/dashboard/calls/{call_id}/listen/?mode={mode}")
 
 
+@pytest.mark.parametrize("pubsub", ["redis", "in_process"])
 async def test_a_supervisor_hears_both_sides_and_the_listen_is_on_the_timeline(
-        live_demo: Any, upstream: Any, operator: Any, supervisor: Any) -> None:
+        live_demo: Any, upstream: Any, operator: Any, supervisor: Any, settings: Any, pubsub: str) -> None:
+    if pubsub == "in_process":
+        settings.REDIS_URL = ""  # one process without Redis: the in-process hub
+    elif not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
     call, call_id = await live_call(upstream, operator)
     ear, connected = await listen(supervisor, call_id)
     assert connected
