@@ -707,3 +707,28 @@ def do_remove_words(call_id: int, *, redactions: dict[str, list[str]], default_r
         counts["events"] = events
     logger.info("retention: call %s: removed %s", call_id, ", ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
+
+
+def do_listen(call_id: int, *, user: Any, mode: str) -> SupervisorAction:
+    """A supervisor starts listening to a live call (`mode`: mixed, caller or agent): an audit row
+    and a `supervisor` event on the call's timeline. Raises SupervisorActionRefused once it ended."""
+    username = user.get_username()
+    with transaction.atomic():
+        call = Call.objects.select_for_update().only("status").get(pk=call_id)
+        if call.status == Call.Status.ENDED:
+            raise SupervisorActionRefused("the call has ended")
+        action = SupervisorAction.objects.create(call_id=call_id, user=user, username=username,
+                                                 kind=SupervisorAction.Kind.LISTEN, text=mode)
+        _publish(call_id, "supervisor", {"action": "listen", "by": username, "text": mode, "tool_call_id": ""})
+    logger.info("call %s: supervisor %s listens (%s)", call_id, username, mode)
+    return action
+
+
+def do_stop_listening(action_id: int, reason: str) -> None:
+    """The listen that `action_id` recorded is over: a `supervisor` event (action listen_stop)."""
+    action = SupervisorAction.objects.filter(pk=action_id).only("call_id", "username").first()
+    if action is None or action.call_id is None:
+        return
+    with transaction.atomic():
+        _publish(action.call_id, "supervisor", {"action": "listen_stop", "by": action.username,
+                                                "text": reason[:200], "tool_call_id": ""})

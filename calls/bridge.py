@@ -109,6 +109,9 @@ class CallBridge:
             transport, "play_audio_base64", None)
         self._ended = asyncio.Event()
         self.end_reason = ""
+        from calls.listen import ListenTap
+
+        self.listen = ListenTap(call_id, audio_format)
         factory = session_factory or CallSession
         config = engine_config(audio_format)
         if not getattr(transport, "wants_protocol_events", True):  # nobody would see them: no work per frame
@@ -132,6 +135,7 @@ class CallBridge:
     async def close(self, reason: str) -> None:
         """End the call (idempotent) and wait until every record is written."""
         await self.session.close(reason)
+        await self.listen.close()
         await self.flush()
 
     async def flush(self) -> None:
@@ -208,6 +212,7 @@ class CallBridge:
 
     async def _on_event(self, event: ev.EngineEvent) -> None:
         if isinstance(event, ev.AudioOut):
+            self.listen.agent(event.audio)
             if self._play_base64 is not None and event.audio_base64:
                 await self._play_base64(event.item_id, event.audio_base64, len(event.audio))
             else:
@@ -220,6 +225,7 @@ class CallBridge:
         if isinstance(event, ev.CallEnded):
             self.end_reason = event.reason
             self._ended.set()
+            await self.listen.close()
             await self.transport.call_ended(event.reason)
 
     def _record_event(self, event: ev.EngineEvent) -> None:

@@ -102,6 +102,10 @@ class CallConsumer(SlotHolder):
         try:
             if message["type"] == "websocket.receive":
                 await self.websocket_receive(message)
+            elif message["type"] == "call.listen":  # as often as listeners renew: no ORM hop either
+                await self.call_listen(message)
+            elif message["type"] == "call.event":  # published records of this call: nothing to do
+                return
             else:
                 await super().dispatch(message)
         except (StopConsumer, AcceptConnection, DenyConnection):
@@ -271,6 +275,11 @@ class CallConsumer(SlotHolder):
         if self.bridge is not None:
             self.spawn(self.bridge.session.close(str(message.get("reason") or "ended_by_supervisor")))
 
+    async def call_listen(self, message: dict[str, Any]) -> None:
+        """A supervisor listens (calls.listen): the call publishes its audio while anyone does."""
+        if self.bridge is not None and not self.bridge.ended:
+            self.bridge.listen.activate()
+
     async def call_supervisor(self, message: dict[str, Any]) -> None:
         """A supervisor's action from the dashboard (calls.actions.do_supervisor_action)."""
         if self.bridge is not None:
@@ -371,6 +380,7 @@ class BrowserCallConsumer(CallConsumer):
                 await self.ignore("bad_audio", f"pcm16 audio frame of {len(bytes_data)} bytes (odd byte count)")
                 return
             await self.bridge.session.send_audio(bytes_data)
+            self.bridge.listen.caller(bytes_data)
             return
         try:
             message = load_json(text_data or "")
@@ -595,6 +605,7 @@ class TwilioMediaConsumer(CallConsumer):
             logger.warning("twilio call %s: ignored media with a bad base64 payload", self.call_id)
             return
         await self.bridge.session.send_audio_base64(payload)
+        self.bridge.listen.caller_base64(payload)
 
     async def on_dtmf(self, message: dict[str, Any]) -> None:
         dtmf = message.get("dtmf")

@@ -351,6 +351,7 @@ class SupervisorAction(models.Model):
         WHISPER = "whisper", "Whispered to the agent"
         SAY = "say", "Spoke to the caller through the agent"
         HANGUP = "hangup", "Hung up"
+        LISTEN = "listen", "Listened in"
 
     call = models.ForeignKey(Call, null=True, on_delete=models.SET_NULL, related_name="supervisor_actions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,

@@ -16,11 +16,13 @@ from django.urls import path
 from calls.actions import bind_server_loop
 from calls.consumers import BrowserCallConsumer, TwilioMediaConsumer
 from calls.dashboard_consumers import DashboardCallConsumer, DashboardConsumer
+from calls.listen import ListenConsumer
 
 websocket_urlpatterns: list = [
     path("ws/calls/browser/", BrowserCallConsumer.as_asgi()),
     path("ws/dashboard/", DashboardConsumer.as_asgi()),
     path("ws/dashboard/calls/<int:call_id>/", DashboardCallConsumer.as_asgi()),
+    path("ws/dashboard/calls/<int:call_id>/listen/", ListenConsumer.as_asgi()),
 ]
 
 twilio_websocket_urlpatterns: list = [

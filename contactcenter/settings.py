@@ -263,6 +263,13 @@ TWILIO_START_TIMEOUT_SECONDS = env.float("TWILIO_START_TIMEOUT_SECONDS", default
 TWILIO_MAX_PENDING_STREAMS = env.int("TWILIO_MAX_PENDING_STREAMS", default=100)
 # Deepest JSON nesting a dashboard socket parses; deeper frames close the socket with 4400.
 DASHBOARD_MAX_JSON_DEPTH = env.int("DASHBOARD_MAX_JSON_DEPTH", default=32)
+# Listening in (calls.listen): frames a call keeps for its listeners before dropping the oldest,
+# frames a listener's socket may fall behind (then it is closed, 4460), the oldest frame it still
+# sends (seconds), and how often a listener asks the call to keep publishing.
+LISTEN_TAP_MAX_FRAMES = env.int("LISTEN_TAP_MAX_FRAMES", default=50)
+LISTEN_LISTENER_MAX_FRAMES = env.int("LISTEN_LISTENER_MAX_FRAMES", default=200)
+LISTEN_MAX_LAG_SECONDS = env.float("LISTEN_MAX_LAG_SECONDS", default=2.0)
+LISTEN_KEEPALIVE_SECONDS = env.float("LISTEN_KEEPALIVE_SECONDS", default=5.0)
 # Scenario a phone call runs when /twilio/voice names none and its dialled number reaches none
 # (empty: the first scenario by slug, only while no scenario lists inbound numbers).
 TWILIO_DEFAULT_SCENARIO = env("TWILIO_DEFAULT_SCENARIO", default="")

@@ -22,7 +22,7 @@
   // --- rendering -----------------------------------------------------------------------------------
 
   const DONE = {approve: "approved", deny: "denied", whisper: "whispered to the agent",
-                say: "spoke to the caller", hangup: "hung up"};
+                say: "spoke to the caller", hangup: "hung up", listen: "listened in", listen_stop: "stopped listening"};
   const pretty = (value) => JSON.stringify(value, null, 2);
   const silentSeconds = (ms) => Math.round(Math.max(0, Number(ms) || 0) / 1000);
   const crumb = (cls, icon, head, body) => el("li", {class: `crumb ${cls}`},
