@@ -207,19 +207,23 @@ class CallConsumer(SlotHolder):
         """However the consumer ended (its disconnect never ran when it crashed or the server
         cancelled it), the call it carried ends with it."""
         if self.bridge is not None and not self.bridge.ended:
-            logger.warning("%s call %s: the consumer ended without a hang-up; ending the call", self.channel_label,
-                           self.call_id)
+            # Cancelled by the server: at shutdown (draining) or past its close timeout (overloaded).
+            task = asyncio.current_task()
+            cancelled = task is not None and task.cancelling() > 0
+            reason = ("server_shutdown" if LIVE.draining else "server_overloaded") if cancelled else "lost"
+            logger.warning("%s call %s: the consumer ended without a hang-up; ending the call (%s)",
+                           self.channel_label, self.call_id, reason)
             # Shielded: the server may cancel the consumer again while the record is written.
-            await asyncio.shield(asyncio.ensure_future(self._end_unended_call()))
+            await asyncio.shield(asyncio.ensure_future(self._end_unended_call(reason)))
 
-    async def _end_unended_call(self) -> None:
+    async def _end_unended_call(self, reason: str) -> None:
         assert self.bridge is not None
         try:
-            await asyncio.wait_for(self.bridge.close("lost"), 10)
+            await asyncio.wait_for(self.bridge.close(reason), 10)
         except Exception:
             logger.exception("%s call %s: the engine did not close cleanly", self.channel_label, self.call_id)
         if not self.bridge.ended and self.call_id is not None:  # the engine never got going: end the record
-            await database_sync_to_async(actions.do_end_call)(self.call_id, "lost")
+            await database_sync_to_async(actions.do_end_call)(self.call_id, reason)
         self.bridge.session.playback.clear()
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:

@@ -17,7 +17,6 @@ def queue_of(task: object) -> str:
 def test_each_task_has_its_queue() -> None:
     assert queue_of(tasks.summarize_context) == "live"
     assert queue_of(tasks.reap_lost_calls) == "live"
-    assert queue_of(tasks.recreate_sessions_near_limit) == "live"
     assert queue_of(tasks.summarize_call) == "post_call"
     assert queue_of(tasks.post_escalation) == "webhooks"
 

@@ -95,11 +95,12 @@ async def test_no_answer_in_time_is_recorded_as_timed_out(
     """Nobody approved: the tool does not run, and the audit says timed out (not denied by anyone)."""
     settings.TOOL_APPROVAL_TIMEOUT_SECONDS = 1.0
     call, page, call_id = await call_waiting_for_approval(upstream, operator, supervisor)
-    finished = await call.wait_event("tool.finished", name="verify_customer")
-    assert "no approval in time" in finished["error"]
-    await page.wait_for(tool_event("timed_out"))
+    await call.wait_event("tool.finished", name="verify_customer")
+    timed_out = await page.wait_for(tool_event("timed_out"))
+    assert "no approval in time" in timed_out["event"]["error"]
     row = await database_sync_to_async(ToolInvocation.objects.get)(call_id=call_id, call_id_ref="fc_verify")
     assert (row.status, row.approved_by) == ("timed_out", "")
+    assert "no approval in time" in row.error
     await call.communicator.send_json_to({"type": "hangup"})
     await call.wait_closed()
     await close(page)

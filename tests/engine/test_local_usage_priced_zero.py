@@ -41,7 +41,7 @@ async def test_a_call_without_a_key_is_local(server: RealtimeServer) -> None:
 
 async def test_after_failover_usage_is_local(server: RealtimeServer) -> None:
     server.script(response("Hello from the local engine."))
-    spec = replace(retail_spec(), failover_provider="offline")
+    spec = retail_spec().model_copy(update={"failover_provider": "offline"})
     config = config_for(server, base_url=unreachable_base_url(), api_key="sk-primary",
                         failover_base_url=server.base_url, failover_api_key=server.api_key or "sk-test")
     rec = Recorder()
