@@ -29,6 +29,7 @@ from calls.live import LIVE, refusal_message
 from calls.models import Call, call_group
 from calls.scenarios import UnknownScenario, compile_for_call
 from calls.twilio import TWILIO_MULAW, clear_message, mark_message
+from contactcenter import logs
 from realtime.spec import ScenarioSpec
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     async def join_call(self, call_id: int, spec: ScenarioSpec, audio_format: str) -> None:
         self.call_id = call_id
+        logs.bind_call(call_id)
         await self.channel_layer.group_add(call_group(call_id), self.channel_name)
         self.bridge = CallBridge(call_id, spec, audio_format, self)  # type: ignore[arg-type]
         self.spawn(self.bridge.start())

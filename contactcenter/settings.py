@@ -144,6 +144,20 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Three queues, so that what a live call waits for never sits behind post-call work or webhooks:
+#   live       rolling context summaries a call is waiting for, hang-up work (the reaper), recreation asks
+#   post_call  post-call summaries and dispositions (retried for up to minutes), other batch work
+#   webhooks   escalation webhooks to other systems (slow or failing endpoints stay here)
+# The `make run` worker consumes all three (TASK_QUEUES_CONSUMED); at scale, run a worker per queue.
+CELERY_TASK_DEFAULT_QUEUE = "post_call"
+CELERY_TASK_ROUTES = {
+    "calls.tasks.summarize_context": {"queue": "live"},
+    "calls.tasks.reap_lost_calls": {"queue": "live"},
+    "calls.tasks.recreate_sessions_near_limit": {"queue": "live"},
+    "calls.tasks.summarize_call": {"queue": "post_call"},
+    "calls.tasks.post_escalation": {"queue": "webhooks"},
+}
+TASK_QUEUES_CONSUMED = ("live", "post_call", "webhooks")
 
 # --- OpenAI / the Realtime upstream ------------------------------------------------------------
 # No key: the embedded Realtime-protocol server (python -m realtime.server) is the upstream.
@@ -189,11 +203,21 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"call": {"()": "contactcenter.logs.CallContext"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s call=%(call_id)s %(message)s"},
+        "json": {"()": "contactcenter.logs.JsonFormatter"},
+    },
+    # LOG_FORMAT=json: one JSON object per line, each with the call's id (contactcenter/logs.py).
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["call"],
+                             "formatter": "json" if env("LOG_FORMAT", default="plain") == "json" else "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
 }
+
+# --- Operations (/healthz, /metrics) ------------------------------------------------------------
+# A scraper sends `Authorization: Bearer <METRICS_TOKEN>`; unset: /metrics is for staff users only.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- Live calls (calls/) -----------------------------------------------------------------------
 # Browser call tokens and Twilio stream tokens expire after this many seconds.

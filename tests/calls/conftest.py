@@ -144,7 +144,7 @@ def wait_for_worker_idle(timeout: float = 20.0) -> bool:
         deadline = time.monotonic() + timeout
         quiet = 0
         while time.monotonic() < deadline:
-            busy = client.llen("celery") + client.hlen("unacked")
+            busy = sum(client.llen(queue) for queue in settings.TASK_QUEUES_CONSUMED) + client.hlen("unacked")
             quiet = quiet + 1 if busy == 0 else 0
             if quiet >= 3:
                 return True
@@ -177,9 +177,11 @@ def celery_worker(django_db_setup: Any, django_db_blocker: Any, threaded_realtim
         pytest.skip("the Celery worker tests need PostgreSQL (DATABASE_URL)")
     database_url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
-    from contactcenter.celery import app
+    import redis
 
-    app.control.purge()  # tasks queued by earlier runs refer to rows that no longer exist
+    purge = redis.Redis.from_url(settings.REDIS_URL)  # tasks queued by earlier runs refer to rows now gone
+    purge.delete(*settings.TASK_QUEUES_CONSUMED, "unacked", "unacked_index")
+    purge.close()
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     server = threaded_realtime_server.server
     env = {
@@ -194,7 +196,8 @@ def celery_worker(django_db_setup: Any, django_db_blocker: Any, threaded_realtim
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "contactcenter", "worker", "-P", "solo", "--without-gossip",
-             "--without-mingle", "--without-heartbeat", "-n", f"calls-tests-{os.getpid()}@%h", "-l", "INFO"],
+             "--without-mingle", "--without-heartbeat", "-n", f"calls-tests-{os.getpid()}@%h", "-l", "INFO",
+             "-Q", ",".join(settings.TASK_QUEUES_CONSUMED)],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(settings.BASE_DIR),
         )
     try:

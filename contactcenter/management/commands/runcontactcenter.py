@@ -151,7 +151,8 @@ class Command(BaseCommand):
 
         if redis_url:
             self.spawn("celery-worker", [python, "-m", "celery", "-A", "contactcenter", "worker", "--loglevel", "INFO",
-                                         "--concurrency", "2"], child_env)
+                                         "--concurrency", "2", "-Q", ",".join(settings.TASK_QUEUES_CONSUMED)],
+                       child_env)
             self.spawn("celery-beat", [python, "-m", "celery", "-A", "contactcenter", "beat", "--loglevel", "INFO",
                                        "--schedule", str(run_dir / "celerybeat-schedule")], child_env)
 
