@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
+from agents import registry
 from agents.options import TOOL_CHOICE_MODES, voices_for_model
 from realtime.spec import TRANSFER_PREFIX
 
@@ -69,8 +70,6 @@ def tool_problems(
     webhook_secret_header: str = "",
     webhook_secret_name: str = "",
 ) -> Problems:
-    from agents.handlers import HANDLERS
-
     problems: Problems = {}
     problem = schema_problem(parameters)
     if problem:
@@ -78,7 +77,7 @@ def tool_problems(
     if kind == "python":
         if not handler:
             _add(problems, "handler", "Pick the Python handler this tool runs.")
-        elif handler not in HANDLERS:
+        elif handler not in registry.HANDLERS:
             _add(problems, "handler", f"There is no Python handler called {handler!r} in this installation.")
     elif kind == "webhook":
         if not webhook_url:

@@ -90,8 +90,8 @@ def _setup_django() -> Any:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from agents.demo import load_demo
     from calls import actions
+    from demo.loader import load_demo
 
     call_command("migrate", verbosity=0, interactive=False)
     load_demo()

@@ -22,6 +22,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from agents import registry
 from calls import actions
 from realtime import events as ev
 from realtime.config import AudioFormat, EngineConfig
@@ -80,9 +81,7 @@ def off_shared_thread(fn: Callable[..., Any], executor: ThreadPoolExecutor) -> C
 
 async def run_python_handler(key: str, arguments: dict[str, Any]) -> Any:
     """The registry's sync handler, on the tools' thread pool (never on the event loop)."""
-    from agents.handlers import HANDLERS
-
-    handler = HANDLERS.get(key)
+    handler = registry.HANDLERS.get(key)
     if handler is None:
         raise LookupError(f"no tool handler {key!r}")
     return await off_shared_thread(handler, TOOLS_EXECUTOR)(arguments)

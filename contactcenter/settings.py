@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "contactcenter",
     "agents",
     "calls",
+    "demo",
 ]
 
 MIDDLEWARE = [

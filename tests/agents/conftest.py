@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from agents.demo import load_demo
 from agents.models import Agent, HandoffEdge, Scenario, Tool
+from demo.loader import load_demo
 
 
 @pytest.fixture

@@ -9,23 +9,25 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from agents.models import Agent, Customer, MobileAccount, Order, Policy, Product, Scenario, Store, Tool
+from agents.models import Agent, Scenario, Tool
+from demo.models import Customer, MobileAccount, Order, Policy, Product, Store
 
-MODELS = ["tool", "agent", "scenario", "customer", "order", "product", "returnrequest", "cartitem", "policy",
-          "mobileaccount", "store"]
+MODELS = [("agents", m) for m in ("tool", "agent", "scenario")] + [
+    ("demo", m) for m in ("customer", "order", "product", "returnrequest", "cartitem", "policy", "mobileaccount", "store")]
+APP = {model: app for app, model in MODELS}
 
 
 def page_urls() -> list[str]:
     retail = Scenario.objects.get(slug="retail")
-    urls = [reverse(f"admin:agents_{m}_changelist") for m in MODELS]
-    urls += [reverse(f"admin:agents_{m}_add") for m in MODELS]
+    urls = [reverse(f"admin:{app}_{m}_changelist") for app, m in MODELS]
+    urls += [reverse(f"admin:{app}_{m}_add") for app, m in MODELS]
     for model, obj in (
         ("tool", Tool.objects.first()), ("agent", Agent.objects.first()), ("scenario", retail),
         ("customer", Customer.objects.first()), ("order", Order.objects.first()),
         ("product", Product.objects.first()), ("policy", Policy.objects.first()),
         ("mobileaccount", MobileAccount.objects.first()), ("store", Store.objects.first()),
     ):
-        urls.append(reverse(f"admin:agents_{model}_change", args=[obj.pk]))
+        urls.append(reverse(f"admin:{APP[model]}_{model}_change", args=[obj.pk]))
     urls += [
         reverse("admin:agents_scenario_graph", args=[retail.pk]),
         reverse("admin:agents_scenario_preview", args=[retail.pk]),

@@ -7,8 +7,9 @@ from datetime import timedelta
 from django.utils import timezone
 from jsonschema import Draft202012Validator, FormatChecker
 
-from agents.handlers import HANDLERS, handler_choices
-from agents.models import CartItem, Order, ReturnRequest, Tool
+from agents.models import Tool
+from agents.registry import HANDLERS, handler_choices
+from demo.models import CartItem, Order, ReturnRequest
 
 ADA = "+447700900123"
 

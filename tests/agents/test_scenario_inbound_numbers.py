@@ -14,9 +14,9 @@ from django.urls import reverse
 from agents import validation
 from agents.admin import duplicate_scenario
 from agents.compile import compile_scenario
-from agents.demo import CARRIER_NUMBER, RETAIL_NUMBER
 from agents.exchange import ImportRefused, export_scenario, import_scenario, import_scenario_json
 from agents.models import Agent, Scenario, Tool
+from demo.loader import CARRIER_NUMBER, RETAIL_NUMBER
 
 from .conftest import make_agent, scenario_post_data
 from .test_scenario_graph_validation import change_post_data, post_errors

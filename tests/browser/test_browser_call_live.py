@@ -40,7 +40,7 @@ async def turn_browser(tmp_path: Path) -> AsyncIterator[Any]:
 
 @pytest.fixture
 def demo_scenarios(transactional_db: None) -> None:
-    from agents.demo import load_demo
+    from demo.loader import load_demo
 
     load_demo()
 

@@ -44,7 +44,7 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def demo_scenarios(transactional_db: None) -> None:
-    from agents.demo import load_demo
+    from demo.loader import load_demo
 
     load_demo()
 

@@ -20,7 +20,7 @@ def test_login_required(client: Client) -> None:
 
 
 def test_page_lists_scenarios_and_codecs(client: Client, operator) -> None:
-    from agents.demo import load_demo
+    from demo.loader import load_demo
 
     load_demo()
     client.force_login(operator)

@@ -79,7 +79,7 @@ def offline_engine(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def demo_scenarios(transactional_db: None) -> None:
-    from agents.demo import load_demo
+    from demo.loader import load_demo
 
     load_demo()
 

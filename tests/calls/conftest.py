@@ -25,7 +25,7 @@ def fresh_channel_layer() -> Any:
 
 @pytest.fixture
 def demo(db: Any) -> list[tuple[str, str]]:
-    from agents.demo import load_demo
+    from demo.loader import load_demo
 
     return load_demo()
 
@@ -235,7 +235,7 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> A
 
 @pytest.fixture
 def live_demo(transactional_db: Any) -> None:
-    from agents.demo import load_demo
+    from demo.loader import load_demo
 
     load_demo()
 

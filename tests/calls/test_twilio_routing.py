@@ -12,12 +12,12 @@ from xml.etree import ElementTree
 import pytest
 from django.test import Client
 
-from agents.demo import CARRIER_NUMBER, RETAIL_NUMBER
 from agents.models import Scenario
 from calls.models import Call
 from calls.scenarios import dialled_number, resolve_inbound_scenario
 from calls.tokens import read_twilio_stream_token
 from calls.twilio import compute_signature
+from demo.loader import CARRIER_NUMBER, RETAIL_NUMBER
 
 AUTH_TOKEN = "twilio-routing-test-token"
 BASE = "https://cc.example.com"

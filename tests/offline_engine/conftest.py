@@ -58,7 +58,7 @@ def fresh_channel_layer() -> Iterator[None]:
 @pytest.fixture
 def demo_db(transactional_db: object, fresh_channel_layer: None) -> None:
     """The demo records and scenarios exactly as `manage.py loaddemo` creates them."""
-    from agents.demo import load_demo
+    from demo.loader import load_demo
 
     load_demo()
 

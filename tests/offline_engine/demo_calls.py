@@ -17,7 +17,7 @@ from tests.calls.conftest import CallClient
 
 from .speech import Caller, frames
 
-# The demo's customers and accounts (agents/demo.py), as a caller says them.
+# The demo's customers and accounts (demo/loader.py), as a caller says them.
 ADA_PHONE = "+447700900123"
 ADA_DETAILS = ("My phone number is plus four four, seven seven zero zero, nine zero zero, one two three. "
                "My date of birth is April twenty third, nineteen eighty five.")

@@ -91,7 +91,7 @@ async def test_retail_return_by_phone_twice_identically(demo_db: Any, offline_up
     assert story["call"] == [("ended", "caller_hung_up", "returns")]
 
     # the same audio again (the order is back to delivered): the same calls, words and events
-    from agents.models import Order
+    from demo.models import Order
 
     await database_sync_to_async(lambda: Order.objects.filter(number="ORD-10231").update(status="delivered"))()
     again_id, types_again = await _phone_call(offline_upstream, caller, "CA" + "2" * 32)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from agents.demo import CARRIER_NUMBER, RETAIL_NUMBER
 from calls import sip
 from calls.models import Call
+from demo.loader import CARRIER_NUMBER, RETAIL_NUMBER
 from realtime.server import response
 from realtime.server.testing import signed_webhook
 

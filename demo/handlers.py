@@ -1,15 +1,10 @@
-"""Python tool handlers: the registry a Tool of kind "python" picks from (never a dotted path).
-
-A handler is a plain synchronous function ``(arguments: dict) -> dict`` that works on the demo
-records through the ORM; the engine's tool runner calls it through ``sync_to_async``. A handler
-never raises for a caller's mistake (unknown order, wrong date of birth): it answers with a dict the
-model can read out, e.g. ``{"verified": false, "reason": "..."}``.
+"""The demo scenarios' Python tools, registered with the tool-handler registry when the demo app is
+ready (demo/apps.py). They work on the demo records through the ORM.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -20,28 +15,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
-
-HANDLERS: dict[str, Handler] = {}
-_LABELS: dict[str, str] = {}
-
-
-def tool_handler(name: str, label: str = "") -> Callable[[Handler], Handler]:
-    """Register a handler under `name` (the value a Tool's `handler` field stores)."""
-
-    def register(func: Handler) -> Handler:
-        if name in HANDLERS:
-            raise ValueError(f"a tool handler called {name!r} is already registered")
-        HANDLERS[name] = func
-        _LABELS[name] = label or (func.__doc__ or name).strip().splitlines()[0]
-        return func
-
-    return register
-
-
-def handler_choices() -> list[tuple[str, str]]:
-    """(key, label) pairs for the admin's handler drop-down."""
-    return [(name, f"{name}: {_LABELS[name]}") for name in sorted(HANDLERS)]
+from agents.registry import tool_handler
+from demo.models import CartItem, Customer, MobileAccount, Order, Policy, Product, ReturnRequest, Store, postcode_area
 
 
 def _money(value: Decimal) -> str:
@@ -61,7 +36,6 @@ def _parse_date(value: Any) -> date | None:
 @tool_handler("verify_customer")
 def verify_customer(arguments: dict[str, Any]) -> dict[str, Any]:
     """Verify a caller by phone number and date of birth."""
-    from agents.models import Customer
 
     phone = str(arguments.get("phone_number", "")).strip()
     born = _parse_date(arguments.get("date_of_birth"))
@@ -98,7 +72,6 @@ def _order_summary(order: Any) -> dict[str, Any]:
 @tool_handler("lookup_orders")
 def lookup_orders(arguments: dict[str, Any]) -> dict[str, Any]:
     """List a verified customer's orders (or one order by its id)."""
-    from agents.models import Order
 
     phone = str(arguments.get("phone_number", "")).strip()
     orders = Order.objects.filter(customer__phone=phone)
@@ -111,7 +84,6 @@ def lookup_orders(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 def _return_window(order: Any, today: date) -> dict[str, Any]:
-    from agents.models import Policy
 
     policy = Policy.objects.filter(audience="retail", topic="returns").first()
     window = policy.window_days if policy and policy.window_days else 30
@@ -130,7 +102,6 @@ def _return_window(order: Any, today: date) -> dict[str, Any]:
 @tool_handler("check_return_policy")
 def check_return_policy(arguments: dict[str, Any]) -> dict[str, Any]:
     """Tell whether an order can still be returned, and the policy text."""
-    from agents.models import Order
 
     order = Order.objects.filter(number=str(arguments.get("order_id", "")).upper()).first()
     if order is None:
@@ -141,7 +112,6 @@ def check_return_policy(arguments: dict[str, Any]) -> dict[str, Any]:
 @tool_handler("start_return")
 def start_return(arguments: dict[str, Any]) -> dict[str, Any]:
     """Start a return for an eligible order and give the return reference."""
-    from agents.models import Order, ReturnRequest
 
     with transaction.atomic():
         order = Order.objects.select_for_update().filter(number=str(arguments.get("order_id", "")).upper()).first()
@@ -161,7 +131,6 @@ def start_return(arguments: dict[str, Any]) -> dict[str, Any]:
 @tool_handler("list_discounted_products")
 def list_discounted_products(arguments: dict[str, Any]) -> dict[str, Any]:
     """List products on sale, optionally in one category."""
-    from agents.models import Product
 
     products = Product.objects.filter(discount_percent__gt=0, in_stock__gt=0)
     if arguments.get("category"):
@@ -178,7 +147,6 @@ def list_discounted_products(arguments: dict[str, Any]) -> dict[str, Any]:
 @tool_handler("add_to_cart")
 def add_to_cart(arguments: dict[str, Any]) -> dict[str, Any]:
     """Put a product in a verified customer's cart."""
-    from agents.models import CartItem, Customer, Product
 
     customer = Customer.objects.filter(phone=str(arguments.get("phone_number", "")).strip()).first()
     if customer is None:
@@ -200,7 +168,6 @@ def add_to_cart(arguments: dict[str, Any]) -> dict[str, Any]:
 @tool_handler("checkout_link")
 def checkout_link(arguments: dict[str, Any]) -> dict[str, Any]:
     """Make a checkout link for the customer's cart (sent by text message)."""
-    from agents.models import Customer
 
     customer = Customer.objects.filter(phone=str(arguments.get("phone_number", "")).strip()).first()
     if customer is None:
@@ -221,7 +188,6 @@ def checkout_link(arguments: dict[str, Any]) -> dict[str, Any]:
 @tool_handler("lookup_account")
 def lookup_account(arguments: dict[str, Any]) -> dict[str, Any]:
     """Look up a mobile account by phone number or account number."""
-    from agents.models import MobileAccount
 
     phone = str(arguments.get("phone_number", "")).strip()
     number = str(arguments.get("account_number", "")).strip().upper()
@@ -248,7 +214,6 @@ def lookup_account(arguments: dict[str, Any]) -> dict[str, Any]:
 @tool_handler("lookup_policy")
 def lookup_policy(arguments: dict[str, Any]) -> dict[str, Any]:
     """Read the carrier's policy on a topic."""
-    from agents.models import Policy
 
     topic = str(arguments.get("topic", "")).strip().lower()
     policy = Policy.objects.filter(audience="carrier", topic=topic).first()
@@ -261,7 +226,6 @@ def lookup_policy(arguments: dict[str, Any]) -> dict[str, Any]:
 @tool_handler("find_store")
 def find_store(arguments: dict[str, Any]) -> dict[str, Any]:
     """Find stores by city or postcode area."""
-    from agents.models import Store, postcode_area
 
     city = str(arguments.get("city", "")).strip()
     postcode = str(arguments.get("postcode", "")).strip()

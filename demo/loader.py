@@ -15,16 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.exchange import EXPORT_FORMAT, EXPORT_VERSION, import_scenario
-from agents.models import (
-    Customer,
-    MobileAccount,
-    Order,
-    OrderLine,
-    Policy,
-    Product,
-    Scenario,
-    Store,
-)
+from agents.models import Scenario
+from demo.models import Customer, MobileAccount, Order, OrderLine, Policy, Product, Store
 
 PHONE = {
     "type": "string",

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agents.demo import load_demo
 from agents.exchange import ImportRefused
+from demo.loader import load_demo
 
 
 class Command(BaseCommand):
