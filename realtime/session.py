@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from realtime import events as ev
+from realtime.audio import bytes_per_second as audio_bytes_per_second
 from realtime.config import DEFAULT_REALTIME_MODEL, DEFAULT_SUPERVISOR_MODEL, EngineConfig
 from realtime.connection import ConnectionLost, RealtimeConnection, ServerEvent
 from realtime.context import (
@@ -155,6 +156,14 @@ class CallSession:
         self._recreating = False
         self._audio_backlog: list[bytes] = []
         self._backlog_bytes = 0
+        # Caller audio the open session holds but has not committed yet (end ms in that session's
+        # input stream, bytes, the frame as sent): carried into a recreated session so that an
+        # utterance cut by an expiry or a drop reaches the new session whole.
+        self._uncommitted: collections.deque[tuple[float, int, bytes | str]] = collections.deque()
+        self._uncommitted_bytes = 0
+        self._sent_ms = 0.0
+        self._speech_end_ms: float | None = None
+        self._bytes_per_ms = audio_bytes_per_second(config.audio_format) / 1000.0
         # Turns and latency.
         self._user_turns = 0
         self._turn: _Turn | None = None
@@ -239,6 +248,8 @@ class CallSession:
             await conn.send_json('{"type":"input_audio_buffer.append","audio":"' + payload + '"}')
         except ConnectionLost:  # the reader notices the close and recreates; audio is kept for it
             self._buffer_audio(base64.b64decode(payload))
+            return
+        self._keep_uncommitted(payload, len(payload) // 4 * 3 - payload.count("=", -2))
 
     async def send_text(self, text: str) -> None:
         """A typed message from the caller (chat channel, tests): a user turn."""
@@ -544,6 +555,10 @@ class CallSession:
             # The reader notices the close and recreates; audio is kept for the new session.
             if event.get("type") == "input_audio_buffer.append":
                 self._buffer_audio(base64.b64decode(event["audio"]))
+            return
+        if event.get("type") == "input_audio_buffer.append" and conn is self._conn:
+            audio = event["audio"]
+            self._keep_uncommitted(audio, len(audio) // 4 * 3 - audio.count("=", -2))
 
     async def _flush_backlog(self) -> int:
         """Send the caller audio buffered while no session was open (the first connect or a
@@ -557,6 +572,33 @@ class CallSession:
                 await self._send({"type": "input_audio_buffer.append",
                                   "audio": base64.b64encode(frame).decode("ascii")})
         return buffered
+
+    def _keep_uncommitted(self, frame: bytes | str, nbytes: int) -> None:
+        """A frame the open session took: kept until the session commits it (bounded)."""
+        self._sent_ms += nbytes / self._bytes_per_ms
+        self._uncommitted.append((self._sent_ms, nbytes, frame))
+        self._uncommitted_bytes += nbytes
+        while self._uncommitted_bytes > self.config.max_buffered_audio_bytes and self._uncommitted:
+            self._uncommitted_bytes -= self._uncommitted.popleft()[1]
+
+    def _drop_committed(self, up_to_ms: float) -> None:
+        while self._uncommitted and self._uncommitted[0][0] <= up_to_ms + 0.5:
+            self._uncommitted_bytes -= self._uncommitted.popleft()[1]
+
+    def _carry_uncommitted(self) -> int:
+        """The session is going away: what it held uncommitted goes first into the backlog that
+        the next session receives (the caller's utterance in progress); returns its bytes."""
+        carried = [base64.b64decode(frame) if isinstance(frame, str) else frame for _, _, frame in self._uncommitted]
+        self._uncommitted.clear()
+        self._uncommitted_bytes = 0
+        self._sent_ms = 0.0
+        self._speech_end_ms = None
+        if carried:
+            self._audio_backlog[:0] = carried
+            self._backlog_bytes += sum(len(frame) for frame in carried)
+            while self._backlog_bytes > self.config.max_buffered_audio_bytes and self._audio_backlog:
+                self._backlog_bytes -= len(self._audio_backlog.pop(0))
+        return sum(len(frame) for frame in carried)
 
     def _buffer_audio(self, frame: bytes) -> None:
         self._audio_backlog.append(frame)
@@ -777,9 +819,21 @@ class CallSession:
         self.playback.current_item_id = None
 
     async def _on_speech_stopped(self, p: dict[str, Any]) -> None:
+        if isinstance(p.get("audio_end_ms"), (int, float)):
+            self._speech_end_ms = float(p["audio_end_ms"])
         td = self._turn_detection()
         silence = float(td.get("silence_duration_ms") or 0) if td.get("type", "server_vad") == "server_vad" else 0.0
         self._turn = _Turn(number=self._user_turns + 1, stopped_at=time.monotonic(), silence_ms=silence)
+
+    async def _on_committed(self, p: dict[str, Any]) -> None:
+        """The session made an item of its input: that audio no longer needs carrying (up to the
+        end of the speech the VAD heard, else all sent so far; a silent tail may stay)."""
+        self._drop_committed(self._speech_end_ms if self._speech_end_ms is not None else self._sent_ms)
+        self._speech_end_ms = None
+
+    async def _on_cleared(self, p: dict[str, Any]) -> None:
+        self._drop_committed(self._sent_ms)
+        self._speech_end_ms = None
 
     async def _on_dtmf(self, p: dict[str, Any]) -> None:
         await self._emit(ev.DTMF(digit=str(p.get("event", ""))))
@@ -901,6 +955,8 @@ class CallSession:
         "conversation.item.input_audio_transcription.completed": _on_input_transcript_done,
         "input_audio_buffer.speech_started": _on_speech_started,
         "input_audio_buffer.speech_stopped": _on_speech_stopped,
+        "input_audio_buffer.committed": _on_committed,
+        "input_audio_buffer.cleared": _on_cleared,
         "input_audio_buffer.dtmf_event_received": _on_dtmf,
         "input_audio_buffer.timeout_triggered": _on_idle_timeout,
         "response.created": _on_response_created,
@@ -1196,6 +1252,7 @@ class CallSession:
             self._deadline.cancel()
         if old is not None:
             await old.aclose_client()
+        carried = self._carry_uncommitted()
         had_response = self._response_active
         # What was being said when the session went away stays in the transcript, marked.
         for item in self.transcript:
@@ -1221,7 +1278,7 @@ class CallSession:
         self._ready.set()
         await self._emit(ev.SessionRecreated(
             gap_ms=_ms(started), reason=reason, attempts=attempts, buffered_audio_bytes=buffered,
-            restored_items=self._restored_count,
+            restored_items=self._restored_count, carried_audio_bytes=carried,
         ))
         last = self.transcript[-1] if self.transcript else None
         if had_response or self._pending_response is not None or (last is not None and last.role == "user"):
