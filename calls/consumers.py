@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import re
+import time
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import parse_qs
@@ -29,7 +30,7 @@ from calls.live import LIVE, refusal_message
 from calls.models import Call, call_group
 from calls.scenarios import UnknownScenario, compile_for_call
 from calls.twilio import TWILIO_MULAW, clear_message, mark_message
-from contactcenter import logs
+from contactcenter import logs, metrics
 from realtime.spec import ScenarioSpec
 
 logger = logging.getLogger(__name__)
@@ -297,7 +298,9 @@ class BrowserCallConsumer(CallConsumer):
             if self.codec == "pcm16" and len(bytes_data) % 2:
                 await self.ignore("bad_audio", f"pcm16 audio frame of {len(bytes_data)} bytes (odd byte count)")
                 return
+            started = time.perf_counter()
             await self.bridge.session.send_audio(bytes_data)
+            metrics.frame("in", started)
             return
         try:
             message = json.loads(text_data or "")
@@ -465,7 +468,9 @@ class TwilioMediaConsumer(CallConsumer):
         if not isinstance(payload, str) or len(payload) % 4 or BASE64_PAYLOAD.fullmatch(payload) is None:
             logger.warning("twilio call %s: ignored media with a bad base64 payload", self.call_id)
             return
+        started = time.perf_counter()
         await self.bridge.session.send_audio_base64(payload)
+        metrics.frame("in", started)
 
     async def on_dtmf(self, message: dict[str, Any]) -> None:
         digit = str((message.get("dtmf") or {}).get("digit") or "")

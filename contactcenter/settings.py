@@ -223,10 +223,12 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # --- Live calls (calls/) -----------------------------------------------------------------------
 # Browser call tokens and Twilio stream tokens expire after this many seconds.
 CALL_TOKEN_MAX_AGE_SECONDS = env.int("CALL_TOKEN_MAX_AGE_SECONDS", default=60)
-# A consumer touches Call.last_heartbeat this often; the reaper ends calls silent for longer than
-# CALL_HEARTBEAT_TIMEOUT_SECONDS with end reason "lost".
+# A consumer touches Call.last_heartbeat this often; the reaper (every CALL_REAPER_SECONDS) ends calls
+# silent for longer than CALL_HEARTBEAT_TIMEOUT_SECONDS with end reason "lost": a call whose worker
+# died is ended within timeout + reaper period (40 s by default).
 CALL_HEARTBEAT_SECONDS = env.float("CALL_HEARTBEAT_SECONDS", default=10.0)
-CALL_HEARTBEAT_TIMEOUT_SECONDS = env.int("CALL_HEARTBEAT_TIMEOUT_SECONDS", default=60)
+CALL_HEARTBEAT_TIMEOUT_SECONDS = env.int("CALL_HEARTBEAT_TIMEOUT_SECONDS", default=30)
+CALL_REAPER_SECONDS = env.float("CALL_REAPER_SECONDS", default=10.0)
 # Largest WebSocket frame a call consumer accepts (bytes); larger frames are refused and logged.
 CALL_MAX_FRAME_BYTES = env.int("CALL_MAX_FRAME_BYTES", default=64 * 1024)
 # Live calls one daphne worker carries; past it a new call is refused at once (Twilio: a short
@@ -254,5 +256,5 @@ if REDIS_URL:
 
 CELERY_BEAT_SCHEDULE = {
     "recreate-sessions-near-limit": {"task": "calls.tasks.recreate_sessions_near_limit", "schedule": 30.0},
-    "reap-lost-calls": {"task": "calls.tasks.reap_lost_calls", "schedule": 30.0},
+    "reap-lost-calls": {"task": "calls.tasks.reap_lost_calls", "schedule": CALL_REAPER_SECONDS},
 }
