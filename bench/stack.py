@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import itertools
 import json
 import os
 import re
@@ -210,14 +212,12 @@ class Phone:
 
     async def hang_up(self) -> None:
         if self.ws is not None and not self.closed.is_set():
-            try:
+            with contextlib.suppress(Exception):  # the socket may already be gone
                 await self.ws.send(json.dumps({"event": "stop", "streamSid": self.stream_sid}))
                 await asyncio.wait_for(self.closed.wait(), 10)
-            except Exception:  # noqa: BLE001 — the socket may already be gone
-                pass
             await self.ws.close()
 
     def max_gap_ms(self, start: float, end: float) -> float:
         """The longest wait between agent frames that arrived between ``start`` and ``end``."""
         times = [t for t in self.arrivals if start <= t <= end]
-        return max(((b - a) * 1000 for a, b in zip(times, times[1:])), default=0.0)
+        return max(((b - a) * 1000 for a, b in itertools.pairwise(times)), default=0.0)

@@ -163,6 +163,9 @@ class CallSession:
         self._uncommitted_bytes = 0
         self._sent_ms = 0.0
         self._speech_end_ms: float | None = None
+        # Committed caller audio whose transcript has not come yet, by item: carried too when the
+        # session goes before it comes (the words would otherwise be in no transcript).
+        self._untranscribed: dict[str, list[bytes | str]] = {}
         self._bytes_per_ms = audio_bytes_per_second(config.audio_format) / 1000.0
         # Turns and latency.
         self._user_turns = 0
@@ -581,15 +584,22 @@ class CallSession:
         while self._uncommitted_bytes > self.config.max_buffered_audio_bytes and self._uncommitted:
             self._uncommitted_bytes -= self._uncommitted.popleft()[1]
 
-    def _drop_committed(self, up_to_ms: float) -> None:
+    def _drop_committed(self, up_to_ms: float) -> list[bytes | str]:
+        taken: list[bytes | str] = []
         while self._uncommitted and self._uncommitted[0][0] <= up_to_ms + 0.5:
-            self._uncommitted_bytes -= self._uncommitted.popleft()[1]
+            _, nbytes, frame = self._uncommitted.popleft()
+            self._uncommitted_bytes -= nbytes
+            taken.append(frame)
+        return taken
 
     def _carry_uncommitted(self) -> int:
         """The session is going away: what it held uncommitted goes first into the backlog that
         the next session receives (the caller's utterance in progress); returns its bytes."""
-        carried = [base64.b64decode(frame) if isinstance(frame, str) else frame for _, _, frame in self._uncommitted]
+        frames = [frame for pending in self._untranscribed.values() for frame in pending]
+        frames += [frame for _, _, frame in self._uncommitted]
+        carried = [base64.b64decode(frame) if isinstance(frame, str) else frame for frame in frames]
         self._uncommitted.clear()
+        self._untranscribed.clear()
         self._uncommitted_bytes = 0
         self._sent_ms = 0.0
         self._speech_end_ms = None
@@ -788,6 +798,7 @@ class CallSession:
     async def _on_input_transcript_done(self, p: dict[str, Any]) -> None:
         if p.get("item_id") in self._idle_items and not (p.get("transcript") or "").strip():
             return  # the idle timeout's silence: not a caller turn
+        self._untranscribed.pop(str(p.get("item_id") or ""), None)
         item = self._ensure_item(p.get("item_id", ""), "user")
         item.text = p.get("transcript") or item.text
         item.done = True
@@ -828,8 +839,18 @@ class CallSession:
     async def _on_committed(self, p: dict[str, Any]) -> None:
         """The session made an item of its input: that audio no longer needs carrying (up to the
         end of the speech the VAD heard, else all sent so far; a silent tail may stay)."""
-        self._drop_committed(self._speech_end_ms if self._speech_end_ms is not None else self._sent_ms)
+        taken = self._drop_committed(self._speech_end_ms if self._speech_end_ms is not None else self._sent_ms)
         self._speech_end_ms = None
+        item_id = str(p.get("item_id") or "")
+        if item_id and taken and self._transcribing():
+            self._untranscribed[item_id] = taken
+
+    async def _on_transcript_failed(self, p: dict[str, Any]) -> None:
+        self._untranscribed.pop(str(p.get("item_id") or ""), None)
+
+    def _transcribing(self) -> bool:
+        audio_input = (self._session.get("audio") or {}).get("input") or {}
+        return bool(audio_input.get("transcription"))
 
     async def _on_cleared(self, p: dict[str, Any]) -> None:
         self._drop_committed(self._sent_ms)
@@ -957,6 +978,7 @@ class CallSession:
         "input_audio_buffer.speech_stopped": _on_speech_stopped,
         "input_audio_buffer.committed": _on_committed,
         "input_audio_buffer.cleared": _on_cleared,
+        "conversation.item.input_audio_transcription.failed": _on_transcript_failed,
         "input_audio_buffer.dtmf_event_received": _on_dtmf,
         "input_audio_buffer.timeout_triggered": _on_idle_timeout,
         "response.created": _on_response_created,
@@ -1252,8 +1274,16 @@ class CallSession:
             self._deadline.cancel()
         if old is not None:
             await old.aclose_client()
-        carried = self._carry_uncommitted()
         had_response = self._response_active
+        # A caller item still waiting for its transcript is said again in the new session (its
+        # audio is carried): it leaves the transcript instead of ending empty.
+        if self._untranscribed:
+            waiting = set(self._untranscribed)
+            self.transcript[:] = [i for i in self.transcript if i.item_id not in waiting or i.done]
+            for item_id in waiting:
+                if item_id in self._items and not self._items[item_id].done:
+                    del self._items[item_id]
+        carried = self._carry_uncommitted()
         # What was being said when the session went away stays in the transcript, marked.
         for item in self.transcript:
             if not item.done:

@@ -24,9 +24,16 @@ LOW, HIGH = 300.0, 1200.0
 
 class ToneDescriber:
     """'low 8 high 4': the tones in a committed buffer, by pitch, with their length in tenths of a
-    second (zero crossings per 20 ms window; silent windows are skipped)."""
+    second (zero crossings per 20 ms window; silent windows are skipped). ``slow_first``: the first
+    transcription takes that long (seconds)."""
+
+    def __init__(self, slow_first: float = 0.0) -> None:
+        self.slow_first = slow_first
 
     async def transcribe(self, data: bytes, audio_format: str) -> str | None:
+        if self.slow_first:
+            delay, self.slow_first = self.slow_first, 0.0
+            await asyncio.sleep(delay)
         samples = fmt.decode(data, audio_format)
         window = fmt.sample_rate(audio_format) * FRAME_MS // 1000
         runs: list[list[object]] = []
@@ -112,3 +119,29 @@ async def test_committed_words_are_not_carried_twice() -> None:
                            timeout=5)
         await session.close()
     assert user_texts(session) == ["low 5", "high 6"]
+
+
+async def test_words_committed_but_not_yet_transcribed_when_the_session_goes_are_carried() -> None:
+    """The session committed the caller's turn, then went away before its transcript came: the
+    words are said again in the new session, and the call's transcript has them once, not empty."""
+    async with running_server(transcriber=ToneDescriber(slow_first=1.5), validate_outgoing=True) as server:
+        session, rec = make_session(server, retail_spec(turn_detection=SERVER_VAD), greet_on_start=False)
+        await session.start()
+        await speak(session, fmt.tone(700, fmt.PCM, frequency=HIGH, amplitude=0.3) + fmt.silence(400, fmt.PCM),
+                    realtime=False)
+        old = server.sessions[0]
+        for _ in range(100):
+            if any(e["type"] == "input_audio_buffer.committed" for e in old.server_events):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+        assert not any(e["type"].endswith("transcription.completed") for e in old.server_events)
+        await old.drop()
+        await rec.wait_type(ev.SessionRecreated, timeout=5)
+        await speak(session, fmt.silence(300, fmt.PCM))
+        done = await rec.wait_for(lambda e: isinstance(e, ev.TranscriptDone) and e.role == "user", timeout=5)
+        await asyncio.sleep(0.3)
+        await session.close()
+    assert done.text == "high 7", done.text
+    assert [e.text for e in rec.of(ev.TranscriptDone) if e.role == "user"] == ["high 7"]
+    assert user_texts(session) == ["high 7"]

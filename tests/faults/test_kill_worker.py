@@ -34,7 +34,7 @@ def live_calls(port: int) -> dict[str, float]:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
                      timeout=10).text
     found: dict[str, float] = {}
-    for labels, value in re.findall(r"^contactcenter_live_calls\{([^}]*)\} (\S+)$", text, re.M):
+    for labels, value in re.findall(r"^contactcenter_live_calls\{([^}]*)\} (\S+)$", text, re.MULTILINE):
         worker = re.search(r'worker="(\d+)"', labels)
         if worker:
             found[worker.group(1)] = found.get(worker.group(1), 0.0) + float(value)
