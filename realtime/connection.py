@@ -63,12 +63,16 @@ class RealtimeConnection:
         connect_timeout_s: float = 10.0,
         query: Mapping[str, str] | None = None,
         call_id: str | None = None,
+        client: AsyncOpenAI | None = None,
     ) -> None:
+        """``client``: an AsyncOpenAI client to connect through, kept open by ``aclose_client``
+        (its owner closes it); without one, a client of its own (making one costs a TLS context)."""
         self.model = model
         self.call_id = call_id
         self.query = dict(query or {})
         self.connect_timeout_s = connect_timeout_s
-        self._client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+        self._owns_client = client is None
+        self._client = client or AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0)
         self._conn: AsyncRealtimeConnection | None = None
         self.closed = False
 
@@ -121,7 +125,8 @@ class RealtimeConnection:
 
     async def aclose_client(self) -> None:
         await self.close()
-        await self._client.close()
+        if self._owns_client:
+            await self._client.close()
 
 
 def _lost(exc: ConnectionClosed) -> ConnectionLost:

@@ -420,6 +420,8 @@ class CallSession:
         return self._http_client
 
     async def _open(self) -> RealtimeConnection:
+        # One client per call and provider (closed at the end of the call or on failover): a
+        # recreation then costs the WebSocket handshake, not a new client and its TLS context.
         conn = RealtimeConnection(
             self._base_url,
             self._api_key,
@@ -427,6 +429,7 @@ class CallSession:
             connect_timeout_s=self.config.connect_timeout_s,
             query=self.config.connect_query,
             call_id=self.config.sideband_call_id,
+            client=self._client_for_http(),
         )
         try:
             await conn.open()

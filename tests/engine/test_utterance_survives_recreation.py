@@ -145,3 +145,16 @@ async def test_words_committed_but_not_yet_transcribed_when_the_session_goes_are
     assert done.text == "high 7", done.text
     assert [e.text for e in rec.of(ev.TranscriptDone) if e.role == "user"] == ["high 7"]
     assert user_texts(session) == ["high 7"]
+
+
+async def test_a_recreation_connects_through_the_calls_client() -> None:
+    """A new session of the same call reuses the call's OpenAI client (making one costs a TLS
+    context, hundreds of ms on a busy host, all of it silence for the caller)."""
+    async with running_server(validate_outgoing=True) as server:
+        session, rec = make_session(server, retail_spec(), greet_on_start=False)
+        await session.start()
+        first = session._conn.client  # type: ignore[union-attr]
+        assert await session.recreate("max_session_length")
+        assert session._conn is not None and session._conn.client is first
+        await session.close()
+    assert first.is_closed()
