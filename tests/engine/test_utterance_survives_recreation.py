@@ -151,7 +151,7 @@ async def test_a_recreation_connects_through_the_calls_client() -> None:
     """A new session of the same call reuses the call's OpenAI client (making one costs a TLS
     context, hundreds of ms on a busy host, all of it silence for the caller)."""
     async with running_server(validate_outgoing=True) as server:
-        session, rec = make_session(server, retail_spec(), greet_on_start=False)
+        session, _ = make_session(server, retail_spec(), greet_on_start=False)
         await session.start()
         first = session._conn.client  # type: ignore[union-attr]
         assert await session.recreate("max_session_length")
