@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
+import socket
 import statistics
 import sys
 import tempfile
@@ -193,78 +195,124 @@ async def expiry(calls: int, turns: int, session_seconds: float) -> dict[str, An
     return score(runs, turns)
 
 
-# --- kill -9 of one daphne worker, on the stack --------------------------------------------------------
+# --- faults of the processes, on the stack --------------------------------------------------------------
 
 
-def kill(workdir: Path) -> dict[str, Any]:
-    import threading
-
+def _django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contactcenter.settings")
     import django
 
     django.setup()
-    from django.conf import settings
 
-    from bench.stack import Phone, Stack, place_twilio_call
+
+class StackBench:
+    """The stack on this machine's PostgreSQL and Redis (or a private redis-server), with the local
+    protocol server in a thread as the upstream."""
+
+    def __init__(self, workdir: Path, redis_url: str = "", **env: str) -> None:
+        import threading
+
+        _django()
+        from django.conf import settings
+
+        from bench.stack import Stack
+        from realtime.server import RealtimeServer
+
+        if "postgresql" not in settings.DATABASES["default"]["ENGINE"] or not settings.REDIS_URL:
+            raise SystemExit("the stack faults need PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
+        self.loop = asyncio.new_event_loop()
+        self.server = RealtimeServer(api_key="sk-bench-faults")
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.on_server(self.server.start("127.0.0.1", 0))
+        environment = {**os.environ, "OPENAI_BASE_URL": self.server.base_url, "OPENAI_API_KEY": "sk-bench-faults",
+                       "OFFLINE_ENGINE_URL": self.server.base_url, "LOG_LEVEL": "WARNING", **env}
+        if redis_url:
+            environment["REDIS_URL"] = redis_url
+        for name in ("CALL_HEARTBEAT_SECONDS", "CALL_HEARTBEAT_TIMEOUT_SECONDS", "CALL_REAPER_SECONDS"):
+            if name not in env:
+                environment.pop(name, None)  # the defaults users get
+        self.stack = Stack(environment, workdir / "stack.log").start()
+
+    def on_server(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(30)
+
+    def add_transcripts(self, text: str) -> None:
+        async def add() -> None:
+            self.server.add_transcripts(text)
+
+        self.on_server(add())
+
+    def script(self, text: str, *, spoken: bool = True, delay_ms: float = 20) -> None:
+        from realtime.server import response
+
+        async def add() -> None:
+            if spoken:
+                self.server.script(response(text, delay_ms=delay_ms, ms_per_word=20))
+            else:
+                self.server.script_text(response(text, delay_ms=delay_ms))
+
+        self.on_server(add())
+
+    def close(self) -> None:
+        self.stack.stop()
+        self.on_server(self.server.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+    async def phones_on_both_workers(self, least: int = 4) -> dict[int, list[Any]]:
+        from bench.stack import Phone, place_twilio_call
+
+        holders: dict[int, list[Any]] = {}
+        for _ in range(16):
+            sid, path = await asyncio.to_thread(place_twilio_call, self.stack.port)
+            phone = await Phone(self.stack.port, sid, path).open()
+            pid = None
+            for _ in range(50):
+                pid = self.stack.pid_holding(phone.client_port)
+                if pid:
+                    break
+                await asyncio.sleep(0.2)
+            holders.setdefault(pid or 0, []).append(phone)
+            if len([p for p in holders if p]) >= 2 and sum(map(len, holders.values())) >= least:
+                break
+        for phones in holders.values():
+            for phone in phones:
+                await phone.quiet()
+        return holders
+
+    async def stream_long_answer(self, phone: Any) -> None:
+        """The agent starts a long answer (a frame every 20 ms) on ``phone``'s call."""
+        self.script(" ".join(["one", "two", "three", "four", "five", "six", "seven", "eight"] * 12))
+        streaming = len(phone.arrivals)
+        await phone.say()
+        while len(phone.arrivals) <= streaming + 10:
+            await asyncio.sleep(0.02)
+
+
+async def _hang_up_all(holders: dict[int, list[Any]]) -> None:
+    for phones in holders.values():
+        for phone in phones:
+            if not phone.closed.is_set():
+                await phone.hang_up()
+
+
+def kill(workdir: Path) -> dict[str, Any]:
+    _django()
     from calls.models import Call, TranscriptItem
-    from realtime.server import RealtimeServer, response
 
-    if "postgresql" not in settings.DATABASES["default"]["ENGINE"] or not settings.REDIS_URL:
-        raise SystemExit("the kill fault needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
-    loop = asyncio.new_event_loop()
-    server = RealtimeServer(api_key="sk-bench-faults")
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    def on_server(coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(30)
-
-    on_server(server.start("127.0.0.1", 0))
-    env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-bench-faults",
-           "OFFLINE_ENGINE_URL": server.base_url, "LOG_LEVEL": "WARNING"}
-    for name in ("CALL_HEARTBEAT_SECONDS", "CALL_HEARTBEAT_TIMEOUT_SECONDS", "CALL_REAPER_SECONDS"):
-        env.pop(name, None)  # the defaults users get
-    stack = Stack(env, workdir / "stack.log").start()
-    long_answer = " ".join(["one", "two", "three", "four", "five", "six", "seven", "eight"] * 12)
-
-    async def add(text: str) -> None:
-        server.add_transcripts(text)
-
-    async def script(text: str) -> None:
-        server.script(response(text, delay_ms=20, ms_per_word=20))
+    bench = StackBench(workdir)
 
     async def scenario() -> dict[str, Any]:
-        holders: dict[int, list[Phone]] = {}
-        every: list[Phone] = []
+        holders = await bench.phones_on_both_workers()
         try:
-            for _ in range(16):
-                sid, path = await asyncio.to_thread(place_twilio_call, stack.port)
-                phone = await Phone(stack.port, sid, path).open()
-                every.append(phone)
-                pid = None
-                for _ in range(50):
-                    pid = stack.pid_holding(phone.client_port)
-                    if pid:
-                        break
-                    await asyncio.sleep(0.2)
-                holders.setdefault(pid or 0, []).append(phone)
-                if len([p for p in holders if p]) == 2 and len(every) >= 4:
-                    break
-            for phone in every:
-                await phone.quiet()
             (victim_pid, victims), (_, survivors) = sorted(
                 ((p, c) for p, c in holders.items() if p), key=lambda kv: -len(kv[1]))[:2]
-            on_server(add("my order number is 4417"))
+            bench.add_transcripts("my order number is 4417")
             heard = len(victims[0].arrivals)
             await victims[0].say()
             while len(victims[0].arrivals) <= heard:
                 await asyncio.sleep(0.05)
             await victims[0].quiet()
-            on_server(script(long_answer))
-            streaming = len(survivors[0].arrivals)
-            await survivors[0].say()
-            while len(survivors[0].arrivals) <= streaming + 10:
-                await asyncio.sleep(0.02)
+            await bench.stream_long_answer(survivors[0])
             os.kill(victim_pid, 9)
             killed = time.monotonic()
             await asyncio.sleep(1.5)
@@ -272,9 +320,7 @@ def kill(workdir: Path) -> dict[str, Any]:
             return {"victims": [p.call_sid for p in victims], "survivors": [p.call_sid for p in survivors],
                     "killed": killed, "gap": gap}
         finally:
-            for phone in every:
-                if not phone.closed.is_set():
-                    await phone.hang_up()
+            await _hang_up_all(holders)
 
     try:
         result = asyncio.run(scenario())
@@ -293,17 +339,122 @@ def kill(workdir: Path) -> dict[str, Any]:
             "assistant", "I heard: my order number is 4417")
         survivors_lost = Call.objects.filter(external_id__in=result["survivors"], end_reason="lost").count()
     finally:
-        stack.stop()
-        on_server(server.stop())
-        loop.call_soon_threadsafe(loop.stop)
+        bench.close()
     return {"calls": len(result["victims"]) + len(result["survivors"]), "killed_calls": len(result["victims"]),
             "reaped_s": reaped_s if reaped_s is not None else float("inf"), "lost": lost, "records_whole": whole,
             "survivor_gap_ms": result["gap"], "survivors_lost": survivors_lost}
 
 
+def celery(workdir: Path) -> dict[str, Any]:
+    """kill -9 of the Celery process running a post-call summary (the model is slow to answer);
+    the worker starts a new process, the task is delivered again; each summary exists once."""
+    import subprocess
+
+    _django()
+    from calls.models import Call, Summary
+
+    bench = StackBench(workdir)
+    try:
+        async def calls() -> list[str]:
+            holders = await bench.phones_on_both_workers(least=3)
+            sids = [p.call_sid for phones in holders.values() for p in phones]
+            for _ in sids:  # each summary: the model takes 4 s to answer
+                bench.script('{"summary": "The caller asked about an order.", "disposition": "resolved"}',
+                             spoken=False, delay_ms=4000)
+            await _hang_up_all(holders)
+            return sids
+
+        sids = asyncio.run(calls())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not Call.objects.filter(external_id__in=sids).exclude(
+                summary_task_id="").exists():
+            time.sleep(0.1)
+        master = bench.stack.celery_worker_pid()
+        pool = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True,
+                              check=False).stdout.split()
+        for pid in pool:
+            os.kill(int(pid), 9)
+        killed = len(pool)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and Summary.objects.filter(
+                call__external_id__in=sids, kind=Summary.Kind.POST_CALL).values("call").distinct().count() < len(sids):
+            time.sleep(0.5)
+        time.sleep(3)
+        counts = [Summary.objects.filter(call__external_id=sid, kind=Summary.Kind.POST_CALL).count() for sid in sids]
+    finally:
+        bench.close()
+    return {"calls": len(sids), "killed_processes": killed, "exactly_once": sum(c == 1 for c in counts),
+            "missing": sum(c == 0 for c in counts), "repeated": sum(max(0, c - 1) for c in counts)}
+
+
+def redis_restart(workdir: Path) -> dict[str, Any]:
+    """A private redis-server under the stack is stopped and started again while calls talk: the
+    agent's audio on a call keeps flowing (audio never crosses Redis); the calls go on."""
+    import shutil
+    import subprocess
+
+    _django()
+    from bench.stack import free_port
+    from calls.models import Call
+
+    server_bin = shutil.which("redis-server")
+    if server_bin is None:
+        raise SystemExit("the redis fault needs redis-server")
+    port = free_port()
+    argv = [server_bin, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+
+    def start_redis() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+            time.sleep(0.05)
+        return proc
+
+    redis_proc = start_redis()
+    bench = StackBench(workdir, redis_url=f"redis://127.0.0.1:{port}/0")
+    try:
+        async def scenario() -> dict[str, Any]:
+            holders = await bench.phones_on_both_workers(least=2)
+            try:
+                phones = [p for ps in holders.values() for p in ps]
+                await bench.stream_long_answer(phones[0])
+                nonlocal redis_proc
+                redis_proc.kill()
+                redis_proc.wait(5)
+                stopped = time.monotonic()
+                await asyncio.sleep(0.5)
+                redis_proc = start_redis()
+                await asyncio.sleep(1.0)
+                gap = phones[0].max_gap_ms(stopped - 0.3, time.monotonic())
+                # After the restart a caller still talks to the agent.
+                bench.add_transcripts("are you still there")
+                heard = len(phones[-1].arrivals)
+                await phones[-1].say()
+                answered = False
+                for _ in range(100):
+                    if len(phones[-1].arrivals) > heard:
+                        answered = True
+                        break
+                    await asyncio.sleep(0.1)
+                closed_early = sum(p.closed.is_set() for p in phones)
+                return {"sids": [p.call_sid for p in phones], "gap": gap, "answered": answered,
+                        "closed_early": closed_early}
+            finally:
+                await _hang_up_all(holders)
+
+        result = asyncio.run(scenario())
+        time.sleep(2)
+        reasons = list(Call.objects.filter(external_id__in=result["sids"]).values_list("end_reason", flat=True))
+    finally:
+        bench.close()
+        redis_proc.kill()
+    return {**result, "end_reasons": reasons}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="drops,expiry,kill")
+    parser.add_argument("--only", default="drops,expiry,kill,celery,redis")
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--drops", type=int, default=100)
@@ -340,6 +491,22 @@ def main(argv: list[str] | None = None) -> None:
               f"calls lost there {r['survivors_lost']}", flush=True)
         fields_ += [f"kill_reaped_s={r['reaped_s']:.1f}", f"kill_records_whole={int(r['records_whole'])}",
                     f"kill_survivor_gap_ms={r['survivor_gap_ms']:.0f}"]
+    if "celery" in only:
+        with tempfile.TemporaryDirectory(prefix="bench-faults-") as workdir:
+            r = celery(Path(workdir))
+        print(f"celery: {r['calls']} calls ended, their summaries' Celery process killed mid-summary "
+              f"({r['killed_processes']} processes): exactly once {r['exactly_once']}/{r['calls']}, "
+              f"missing {r['missing']}, repeated {r['repeated']}", flush=True)
+        fields_ += [f"celery_summaries_once={r['exactly_once']}/{r['calls']}", f"celery_missing={r['missing']}",
+                    f"celery_repeated={r['repeated']}"]
+    if "redis" in only:
+        with tempfile.TemporaryDirectory(prefix="bench-faults-") as workdir:
+            r = redis_restart(Path(workdir))
+        print(f"redis: restarted mid-call (no persistence): longest agent-audio gap {r['gap']:.0f} ms, a caller "
+              f"answered after it: {r['answered']}, calls cut: {r['closed_early']}, end reasons {r['end_reasons']}",
+              flush=True)
+        fields_ += [f"redis_audio_gap_ms={r['gap']:.0f}", f"redis_answered_after={int(r['answered'])}",
+                    f"redis_calls_cut={r['closed_early']}"]
     print("RESULT " + " ".join(fields_))
 
 

@@ -123,7 +123,7 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "contactcenter.layers.ResilientRedisChannelLayer",
             # redis-py 8 reads with a 5 s socket timeout by default, the same as channels_redis's
             # 5 s BZPOPMIN: an idle consumer's receive then fails with "Timeout reading". Longer reads.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 30},
