@@ -118,9 +118,16 @@ async def run_calls(server: Any, calls: int, turns: int, inject: Any = None) -> 
         run.user_texts = _user_texts(session)
         await session.close()
 
+    async def bounded(run: CallRun) -> None:
+        try:  # a call that never finishes counts with what it had (its missing items are lost)
+            await asyncio.wait_for(one(run), turns * (UTTERANCE_MS + 700) / 1000 * 4 + 30)
+        except TimeoutError:
+            run.user_texts = _user_texts(run.session) if run.session is not None else []
+            print(f"call {run.number} did not finish in time", flush=True)
+
     injector = asyncio.ensure_future(inject(server)) if inject is not None else None
     try:
-        await asyncio.gather(*(one(run) for run in runs))
+        await asyncio.gather(*(bounded(run) for run in runs))
     finally:
         if injector is not None:
             injector.cancel()

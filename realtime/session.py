@@ -526,7 +526,10 @@ class CallSession:
                     log.exception("engine failed on %s", event.type)
                     await self._emit(ev.Error(code="engine_error", message=f"{type(exc).__name__}: {exc}", source="engine"))
         except ConnectionLost as exc:
-            if self.state == "ended" or conn is not self._conn or self._recreating:
+            if self.state == "ended" or conn is not self._conn:
+                return
+            if self._recreating:  # the new session went while being set up: once this one is done, again
+                self._spawn(self.recreate("connection_lost"))
                 return
             if self.sideband and exc.code == 1000:
                 # The provider closes the sideband cleanly when the SIP call is over.
