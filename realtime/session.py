@@ -573,8 +573,9 @@ class CallSession:
         """Send the caller audio buffered while no session was open (the first connect or a
         recreation), oldest first, once; returns how many bytes that was."""
         buffered = 0
-        # Frames may arrive while these are sent; a connection lost meanwhile keeps them buffered.
-        while self._audio_backlog and self.state != "ended" and self._conn is not None:
+        # Frames may arrive while these are sent; a connection lost meanwhile keeps them buffered
+        # (and ends this loop: a failed send puts its frame back, the next session takes them).
+        while self._audio_backlog and self.state != "ended" and self._conn is not None and not self._conn.closed:
             backlog, self._audio_backlog = self._audio_backlog, []
             buffered, self._backlog_bytes = buffered + self._backlog_bytes, 0
             for frame in backlog:
