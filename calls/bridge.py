@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from django.conf import settings
 from agents import registry
 from calls import actions
 from calls.models import LOCAL_SUFFIX
+from contactcenter import metrics
 from realtime import events as ev
 from realtime.config import AudioFormat, EngineConfig
 from realtime.context import TranscriptItem as EngineTranscriptItem
@@ -213,10 +215,12 @@ class CallBridge:
     async def _on_event(self, event: ev.EngineEvent) -> None:
         if isinstance(event, ev.AudioOut):
             self.listen.agent(event.audio)
+            started = time.perf_counter()
             if self._play_base64 is not None and event.audio_base64:
                 await self._play_base64(event.item_id, event.audio_base64, len(event.audio))
             else:
                 await self.transport.play_audio(event.item_id, event.audio)
+            metrics.frame("out", started)
             return
         if isinstance(event, ev.ClearPlayback):
             await self.transport.clear_playback(event.item_id)
@@ -272,6 +276,7 @@ class CallBridge:
                          cost=Decimal(str(event.cost_usd)))
         elif isinstance(event, ev.Latency):
             if event.kind == "voice_to_voice":
+                metrics.voice_to_voice(event.ms)
                 self._record(actions.do_record_latency, call_id, voice_to_voice_ms=max(0, round(event.ms)))
         elif isinstance(event, ev.SessionRecreated):
             self._record(actions.do_open_session, call_id, model=self.session.model,

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import re
+import time
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import parse_qs
@@ -31,7 +32,7 @@ from calls.live import LIVE, refusal_message
 from calls.models import Call, call_group
 from calls.scenarios import UnknownScenario, compile_for_call
 from calls.twilio import TWILIO_MULAW, clear_message, mark_message
-from contactcenter import logs
+from contactcenter import logs, metrics
 from realtime.spec import ScenarioSpec
 
 logger = logging.getLogger(__name__)
@@ -383,7 +384,9 @@ class BrowserCallConsumer(CallConsumer):
             if self.codec == "pcm16" and len(bytes_data) % 2:
                 await self.ignore("bad_audio", f"pcm16 audio frame of {len(bytes_data)} bytes (odd byte count)")
                 return
+            started = time.perf_counter()
             await self.bridge.session.send_audio(bytes_data)
+            metrics.frame("in", started)
             self.bridge.listen.caller(bytes_data)
             return
         try:
@@ -608,7 +611,9 @@ class TwilioMediaConsumer(CallConsumer):
         if len(payload) % 4 or BASE64_PAYLOAD.fullmatch(payload) is None:
             logger.warning("twilio call %s: ignored media with a bad base64 payload", self.call_id)
             return
+        started = time.perf_counter()
         await self.bridge.session.send_audio_base64(payload)
+        metrics.frame("in", started)
         self.bridge.listen.caller_base64(payload)
 
     async def on_dtmf(self, message: dict[str, Any]) -> None:

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from contactcenter import metrics
+
 REFUSED_AT_CAPACITY = "refused_at_capacity"
 REFUSED_SHUTTING_DOWN = "refused_shutting_down"
 
@@ -38,13 +40,18 @@ class LiveCalls:
 
     def admit(self, call: LiveCall) -> str | None:
         """Count ``call`` in, or return why it is refused (at capacity, or shutting down)."""
+        transport = _transport(call)
         if self.draining:
             self.refused += 1
+            metrics.call_refused(transport, REFUSED_SHUTTING_DOWN)
             return REFUSED_SHUTTING_DOWN
         if self.capacity > 0 and len(self.calls) >= self.capacity:
             self.refused += 1
+            metrics.call_refused(transport, REFUSED_AT_CAPACITY)
             return REFUSED_AT_CAPACITY
-        self.calls.add(call)
+        if call not in self.calls:
+            self.calls.add(call)
+            metrics.call_started(transport)
         return None
 
     def has_room(self) -> bool:
@@ -52,7 +59,9 @@ class LiveCalls:
         return not self.draining and (self.capacity <= 0 or len(self.calls) < self.capacity)
 
     def leave(self, call: LiveCall) -> None:
-        self.calls.discard(call)
+        if call in self.calls:
+            self.calls.discard(call)
+            metrics.call_finished(_transport(call))
 
     async def drain(self, reason: str = "server_shutdown", timeout_s: float = 10.0) -> int:
         """Stop admitting, end every live call with ``reason`` (records written); how many ended."""
@@ -64,6 +73,10 @@ class LiveCalls:
 
 
 LIVE = LiveCalls()
+
+
+def _transport(call: LiveCall) -> str:
+    return str(getattr(call, "channel_label", "call"))
 
 
 def refusal_message(reason: str) -> str:

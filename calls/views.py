@@ -31,6 +31,7 @@ from calls.twilio import (
     signature_is_valid,
 )
 from calls.upstream import openai_client
+from contactcenter import metrics
 from realtime.spec import ScenarioSpec
 
 logger = logging.getLogger(__name__)
@@ -157,6 +158,7 @@ def _refuse_twilio_call(request: HttpRequest, spec: Any, scenario: Any, call_sid
     """Past this worker's capacity: the call is recorded as refused and the caller hears a short
     sorry and is hung up on, or is put through to the overflow number when one is set."""
     reason = REFUSED_SHUTTING_DOWN if LIVE.draining else REFUSED_AT_CAPACITY
+    metrics.call_refused("twilio", reason)
     actions.do_refuse_call(channel=Call.Channel.TWILIO, spec=spec.to_dict(), scenario=scenario,
                            caller_id=request.POST.get("From", ""), external_id=call_sid, codec="pcmu", reason=reason)
     logger.warning("twilio voice webhook: call %s refused: %s (%d live calls on this worker)", call_sid, reason,

@@ -82,7 +82,7 @@ def flush_frames() -> None:
             FRAMES.labels(direction=direction).inc(count)
 
 
-def voice_to_voice(ms: int) -> None:
+def voice_to_voice(ms: float) -> None:
     VOICE_TO_VOICE_SECONDS.observe(ms / 1000)
 
 
@@ -137,9 +137,11 @@ def render() -> tuple[bytes, str]:
     return body + generate_latest(queues), CONTENT_TYPE_LATEST
 
 
-def worker_exited(pid: int) -> None:
-    """Called by the run command when a worker process ends: its live gauges stop counting."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+def worker_exited(pid: int, path: str | None = None) -> None:
+    """Called by the run command when a worker process ends: its live gauges stop counting.
+    ``path``: the workers' metrics directory (default: this process's PROMETHEUS_MULTIPROC_DIR)."""
+    path = path or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid, path)

@@ -133,7 +133,7 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "contactcenter.layers.ResilientRedisChannelLayer",
             # redis-py 8 reads with a 5 s socket timeout by default, the same as channels_redis's
             # 5 s BZPOPMIN: an idle consumer's receive then fails with "Timeout reading". Longer reads.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 30},
@@ -164,7 +164,6 @@ CELERY_TASK_DEFAULT_QUEUE = "post_call"
 CELERY_TASK_ROUTES = {
     "calls.tasks.summarize_context": {"queue": "live"},
     "calls.tasks.reap_lost_calls": {"queue": "live"},
-    "calls.tasks.recreate_sessions_near_limit": {"queue": "live"},
     "calls.tasks.summarize_call": {"queue": "post_call"},
     "calls.tasks.post_escalation": {"queue": "webhooks"},
 }
@@ -235,10 +234,12 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # --- Live calls (calls/) -----------------------------------------------------------------------
 # Browser call tokens and Twilio stream tokens expire after this many seconds.
 CALL_TOKEN_MAX_AGE_SECONDS = env.int("CALL_TOKEN_MAX_AGE_SECONDS", default=60)
-# A consumer touches Call.last_heartbeat this often; the reaper ends calls silent for longer than
-# CALL_HEARTBEAT_TIMEOUT_SECONDS with end reason "lost".
+# A consumer touches Call.last_heartbeat this often; the reaper (every CALL_REAPER_SECONDS) ends calls
+# silent for longer than CALL_HEARTBEAT_TIMEOUT_SECONDS with end reason "lost": a call whose worker
+# died is ended within timeout + reaper period (40 s by default).
 CALL_HEARTBEAT_SECONDS = env.float("CALL_HEARTBEAT_SECONDS", default=10.0)
-CALL_HEARTBEAT_TIMEOUT_SECONDS = env.int("CALL_HEARTBEAT_TIMEOUT_SECONDS", default=60)
+CALL_HEARTBEAT_TIMEOUT_SECONDS = env.int("CALL_HEARTBEAT_TIMEOUT_SECONDS", default=30)
+CALL_REAPER_SECONDS = env.float("CALL_REAPER_SECONDS", default=10.0)
 # Largest WebSocket frame a call consumer accepts (bytes); larger frames are refused and logged.
 CALL_MAX_FRAME_BYTES = env.int("CALL_MAX_FRAME_BYTES", default=64 * 1024)
 # Live calls one daphne worker carries; past it a new call is refused at once (Twilio: a short
@@ -327,6 +328,6 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
 
 CELERY_BEAT_SCHEDULE = {
-    "reap-lost-calls": {"task": "calls.tasks.reap_lost_calls", "schedule": 30.0},
+    "reap-lost-calls": {"task": "calls.tasks.reap_lost_calls", "schedule": CALL_REAPER_SECONDS},
     "apply-retention": {"task": "audit.tasks.apply_retention", "schedule": 3600.0},
 }

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     from calls.live import LIVE
     from contactcenter.asgi import application
 
-    endpoint = (f"fd:fileno={args.fd}" if args.fd is not None
+    endpoint = (f"fd:fileno={args.fd}" if args.fd is not None  # AF_INET, the default of the fd: endpoint
                 else f"tcp:port={args.port}:interface={args.host}")
 
     ports: list[Any] = []

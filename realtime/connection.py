@@ -98,12 +98,15 @@ class RealtimeConnection:
         connect_timeout_s: float = 10.0,
         query: Mapping[str, str] | None = None,
         call_id: str | None = None,
+        client: AsyncOpenAI | None = None,
     ) -> None:
+        """``client``: an AsyncOpenAI client to connect through, kept open by ``aclose_client``
+        (its owner closes it); without one, a client of its own (making one costs a TLS context)."""
         self.model = model
         self.call_id = call_id
         self.query = dict(query or {})
         self.connect_timeout_s = connect_timeout_s
-        self._client = shared_client(base_url, api_key)
+        self._client = client or shared_client(base_url, api_key)
         self._conn: AsyncRealtimeConnection | None = None
         self.closed = False
 

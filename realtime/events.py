@@ -260,6 +260,8 @@ class SessionRecreated(EngineEvent):
     attempts: int
     buffered_audio_bytes: int = 0
     restored_items: int = 0
+    carried_audio_bytes: int = 0
+    """Of the buffered audio, the caller's uncommitted words the old session held (carried over)."""
 
 
 @dataclass

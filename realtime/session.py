@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from realtime import events as ev
+from realtime.audio import bytes_per_second as audio_bytes_per_second
 from realtime.config import DEFAULT_REALTIME_MODEL, DEFAULT_SUPERVISOR_MODEL, EngineConfig
 from realtime.connection import ConnectionLost, RealtimeConnection, ServerEvent
 from realtime.context import (
@@ -155,6 +156,17 @@ class CallSession:
         self._recreating = False
         self._audio_backlog: list[bytes] = []
         self._backlog_bytes = 0
+        # Caller audio the open session holds but has not committed yet (end ms in that session's
+        # input stream, bytes, the frame as sent): carried into a recreated session so that an
+        # utterance cut by an expiry or a drop reaches the new session whole.
+        self._uncommitted: collections.deque[tuple[float, int, bytes | str]] = collections.deque()
+        self._uncommitted_bytes = 0
+        self._sent_ms = 0.0
+        self._speech_end_ms: float | None = None
+        # Committed caller audio whose transcript has not come yet, by item: carried too when the
+        # session goes before it comes (the words would otherwise be in no transcript).
+        self._untranscribed: dict[str, list[bytes | str]] = {}
+        self._bytes_per_ms = audio_bytes_per_second(config.audio_format) / 1000.0
         # Turns and latency.
         self._user_turns = 0
         self._turn: _Turn | None = None
@@ -239,6 +251,8 @@ class CallSession:
             await conn.send_json('{"type":"input_audio_buffer.append","audio":"' + payload + '"}')
         except ConnectionLost:  # the reader notices the close and recreates; audio is kept for it
             self._buffer_audio(base64.b64decode(payload))
+            return
+        self._keep_uncommitted(payload, len(payload) // 4 * 3 - payload.count("=", -2))
 
     async def send_text(self, text: str) -> None:
         """A typed message from the caller (chat channel, tests): a user turn."""
@@ -406,6 +420,8 @@ class CallSession:
         return self._http_client
 
     async def _open(self) -> RealtimeConnection:
+        # One client per call and provider (closed at the end of the call or on failover): a
+        # recreation then costs the WebSocket handshake, not a new client and its TLS context.
         conn = RealtimeConnection(
             self._base_url,
             self._api_key,
@@ -413,6 +429,7 @@ class CallSession:
             connect_timeout_s=self.config.connect_timeout_s,
             query=self.config.connect_query,
             call_id=self.config.sideband_call_id,
+            client=self._client_for_http(),
         )
         try:
             await conn.open()
@@ -509,7 +526,10 @@ class CallSession:
                     log.exception("engine failed on %s", event.type)
                     await self._emit(ev.Error(code="engine_error", message=f"{type(exc).__name__}: {exc}", source="engine"))
         except ConnectionLost as exc:
-            if self.state == "ended" or conn is not self._conn or self._recreating:
+            if self.state == "ended" or conn is not self._conn:
+                return
+            if self._recreating:  # the new session went while being set up: once this one is done, again
+                self._spawn(self.recreate("connection_lost"))
                 return
             if self.sideband and exc.code == 1000:
                 # The provider closes the sideband cleanly when the SIP call is over.
@@ -544,19 +564,58 @@ class CallSession:
             # The reader notices the close and recreates; audio is kept for the new session.
             if event.get("type") == "input_audio_buffer.append":
                 self._buffer_audio(base64.b64decode(event["audio"]))
+            return
+        if event.get("type") == "input_audio_buffer.append" and conn is self._conn:
+            audio = event["audio"]
+            self._keep_uncommitted(audio, len(audio) // 4 * 3 - audio.count("=", -2))
 
     async def _flush_backlog(self) -> int:
         """Send the caller audio buffered while no session was open (the first connect or a
         recreation), oldest first, once; returns how many bytes that was."""
         buffered = 0
-        # Frames may arrive while these are sent; a connection lost meanwhile keeps them buffered.
-        while self._audio_backlog and self.state != "ended" and self._conn is not None:
+        # Frames may arrive while these are sent; a connection lost meanwhile keeps them buffered
+        # (and ends this loop: a failed send puts its frame back, the next session takes them).
+        while self._audio_backlog and self.state != "ended" and self._conn is not None and not self._conn.closed:
             backlog, self._audio_backlog = self._audio_backlog, []
             buffered, self._backlog_bytes = buffered + self._backlog_bytes, 0
             for frame in backlog:
                 await self._send({"type": "input_audio_buffer.append",
                                   "audio": base64.b64encode(frame).decode("ascii")})
         return buffered
+
+    def _keep_uncommitted(self, frame: bytes | str, nbytes: int) -> None:
+        """A frame the open session took: kept until the session commits it (bounded)."""
+        self._sent_ms += nbytes / self._bytes_per_ms
+        self._uncommitted.append((self._sent_ms, nbytes, frame))
+        self._uncommitted_bytes += nbytes
+        while self._uncommitted_bytes > self.config.max_buffered_audio_bytes and self._uncommitted:
+            self._uncommitted_bytes -= self._uncommitted.popleft()[1]
+
+    def _drop_committed(self, up_to_ms: float) -> list[bytes | str]:
+        taken: list[bytes | str] = []
+        while self._uncommitted and self._uncommitted[0][0] <= up_to_ms + 0.5:
+            _, nbytes, frame = self._uncommitted.popleft()
+            self._uncommitted_bytes -= nbytes
+            taken.append(frame)
+        return taken
+
+    def _carry_uncommitted(self) -> int:
+        """The session is going away: what it held uncommitted goes first into the backlog that
+        the next session receives (the caller's utterance in progress); returns its bytes."""
+        frames = [frame for pending in self._untranscribed.values() for frame in pending]
+        frames += [frame for _, _, frame in self._uncommitted]
+        carried = [base64.b64decode(frame) if isinstance(frame, str) else frame for frame in frames]
+        self._uncommitted.clear()
+        self._untranscribed.clear()
+        self._uncommitted_bytes = 0
+        self._sent_ms = 0.0
+        self._speech_end_ms = None
+        if carried:
+            self._audio_backlog[:0] = carried
+            self._backlog_bytes += sum(len(frame) for frame in carried)
+            while self._backlog_bytes > self.config.max_buffered_audio_bytes and self._audio_backlog:
+                self._backlog_bytes -= len(self._audio_backlog.pop(0))
+        return sum(len(frame) for frame in carried)
 
     def _buffer_audio(self, frame: bytes) -> None:
         self._audio_backlog.append(frame)
@@ -746,6 +805,7 @@ class CallSession:
     async def _on_input_transcript_done(self, p: dict[str, Any]) -> None:
         if p.get("item_id") in self._idle_items and not (p.get("transcript") or "").strip():
             return  # the idle timeout's silence: not a caller turn
+        self._untranscribed.pop(str(p.get("item_id") or ""), None)
         item = self._ensure_item(p.get("item_id", ""), "user")
         item.text = p.get("transcript") or item.text
         item.done = True
@@ -777,9 +837,31 @@ class CallSession:
         self.playback.current_item_id = None
 
     async def _on_speech_stopped(self, p: dict[str, Any]) -> None:
+        if isinstance(p.get("audio_end_ms"), (int, float)):
+            self._speech_end_ms = float(p["audio_end_ms"])
         td = self._turn_detection()
         silence = float(td.get("silence_duration_ms") or 0) if td.get("type", "server_vad") == "server_vad" else 0.0
         self._turn = _Turn(number=self._user_turns + 1, stopped_at=time.monotonic(), silence_ms=silence)
+
+    async def _on_committed(self, p: dict[str, Any]) -> None:
+        """The session made an item of its input: that audio no longer needs carrying (up to the
+        end of the speech the VAD heard, else all sent so far; a silent tail may stay)."""
+        taken = self._drop_committed(self._speech_end_ms if self._speech_end_ms is not None else self._sent_ms)
+        self._speech_end_ms = None
+        item_id = str(p.get("item_id") or "")
+        if item_id and taken and self._transcribing():
+            self._untranscribed[item_id] = taken
+
+    async def _on_transcript_failed(self, p: dict[str, Any]) -> None:
+        self._untranscribed.pop(str(p.get("item_id") or ""), None)
+
+    def _transcribing(self) -> bool:
+        audio_input = (self._session.get("audio") or {}).get("input") or {}
+        return bool(audio_input.get("transcription"))
+
+    async def _on_cleared(self, p: dict[str, Any]) -> None:
+        self._drop_committed(self._sent_ms)
+        self._speech_end_ms = None
 
     async def _on_dtmf(self, p: dict[str, Any]) -> None:
         await self._emit(ev.DTMF(digit=str(p.get("event", ""))))
@@ -903,6 +985,9 @@ class CallSession:
         "conversation.item.input_audio_transcription.completed": _on_input_transcript_done,
         "input_audio_buffer.speech_started": _on_speech_started,
         "input_audio_buffer.speech_stopped": _on_speech_stopped,
+        "input_audio_buffer.committed": _on_committed,
+        "input_audio_buffer.cleared": _on_cleared,
+        "conversation.item.input_audio_transcription.failed": _on_transcript_failed,
         "input_audio_buffer.dtmf_event_received": _on_dtmf,
         "input_audio_buffer.timeout_triggered": _on_idle_timeout,
         "response.created": _on_response_created,
@@ -1202,6 +1287,15 @@ class CallSession:
         if old is not None:
             await old.aclose_client()
         had_response = self._response_active
+        # A caller item still waiting for its transcript is said again in the new session (its
+        # audio is carried): it leaves the transcript instead of ending empty.
+        if self._untranscribed:
+            waiting = set(self._untranscribed)
+            self.transcript[:] = [i for i in self.transcript if i.item_id not in waiting or i.done]
+            for item_id in waiting:
+                if item_id in self._items and not self._items[item_id].done:
+                    del self._items[item_id]
+        carried = self._carry_uncommitted()
         # What was being said when the session went away stays in the transcript, marked.
         for item in self.transcript:
             if not item.done:
@@ -1226,7 +1320,7 @@ class CallSession:
         self._ready.set()
         await self._emit(ev.SessionRecreated(
             gap_ms=_ms(started), reason=reason, attempts=attempts, buffered_audio_bytes=buffered,
-            restored_items=self._restored_count,
+            restored_items=self._restored_count, carried_audio_bytes=carried,
         ))
         last = self.transcript[-1] if self.transcript else None
         if had_response or self._pending_response is not None or (last is not None and last.role == "user"):

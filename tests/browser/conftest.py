@@ -131,6 +131,9 @@ def server_env(**extra: str) -> dict[str, str]:
     env["DATABASE_URL"] = database_url(connection.settings_dict)
     env.pop("TEST_DATABASE_NAME", None)
     env["PYTHONUNBUFFERED"] = "1"
+    # Many test calls come from one caller number within minutes (as tests/conftest.py does in-process).
+    env.setdefault("TWILIO_VOICE_CALLER_RATE_LIMIT", "100000")
+    env.setdefault("TWILIO_VOICE_RATE_LIMIT", "100000")
     env.update(extra)
     return env
 

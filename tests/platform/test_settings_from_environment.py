@@ -51,7 +51,7 @@ def test_database_url_switches_to_postgresql():
 
 def test_redis_url_switches_channel_layer_and_celery():
     found = probe(REDIS_URL="redis://127.0.0.1:6379/5")
-    assert found["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert found["layer"] == "contactcenter.layers.ResilientRedisChannelLayer"
     assert found["broker"] == "redis://127.0.0.1:6379/5"
     assert found["eager"] is False
 

@@ -6,6 +6,11 @@
   (`python -m realtime.server`), which answers calls with no key.
 - daphne (HTTP + WebSockets): one worker per core (`RUN_WORKERS` to choose), all serving one
   listening socket this command opens (`contactcenter.worker --fd`); a Celery worker and beat.
+- Metrics: the daphne workers share a fresh `PROMETHEUS_MULTIPROC_DIR` (or the one set in the
+  environment, emptied first), so any worker's `/metrics` answers for all of them.
+
+A daphne worker, the Celery worker or beat that dies is started again (its calls are lost; the
+reaper ends them); a worker that dies more than `RESTART_LIMIT` times in a minute stops everything.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +97,32 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+#: Children started again when they die (the others stop everything).
+RESTARTED = ("daphne-", "celery-")
+RESTART_LIMIT = 5
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    pass_fds: tuple[int, ...] = ()
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+
+def metrics_dir() -> tuple[str, bool]:
+    """The directory the daphne workers share for their metrics, emptied; whether it is ours."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not configured:
+        return tempfile.mkdtemp(prefix="contactcenter-metrics-"), True
+    Path(configured).mkdir(parents=True, exist_ok=True)
+    for stale in Path(configured).glob("*.db"):
+        stale.unlink()
+    return configured, False
+
+
 class Command(BaseCommand):
     help = "Run the contact center locally: daphne, Celery worker and beat, Redis and the local Realtime server as needed."
 
@@ -101,8 +134,9 @@ class Command(BaseCommand):
                             help="daphne workers (default: RUN_WORKERS, else one per core)")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.children: list[Child] = []
         self.listener: socket.socket | None = None
+        self.metrics_dir, self.own_metrics_dir = metrics_dir()
         run_dir = Path(settings.BASE_DIR) / "var"
         run_dir.mkdir(exist_ok=True)
         child_env = dict(os.environ)
@@ -135,19 +169,25 @@ class Command(BaseCommand):
         else:
             self.stdout.write("redis: REDIS_URL from the environment")
 
-        # The local engine: the upstream without a key, and the failover provider with one.
-        port = free_port(8765)
-        self.spawn("realtime-server", [python, "-m", "realtime.server", "--host", "127.0.0.1", "--port", str(port)],
-                   child_env)
-        if not wait_for_port(port, timeout=60):
-            self.stop_all()
-            raise SystemExit("the local Realtime server did not start")
-        local_url = f"http://127.0.0.1:{port}/v1"
-        child_env["OFFLINE_ENGINE_URL"] = local_url
-        if not os.environ.get("OPENAI_API_KEY"):
+        # The local engine: the upstream without a key, and the failover provider with one
+        # (unless OFFLINE_ENGINE_URL names one running as its own service).
+        if os.environ.get("OPENAI_API_KEY") and os.environ.get("OFFLINE_ENGINE_URL"):
+            self.stdout.write(f"upstream: {os.environ.get('OPENAI_BASE_URL') or 'OpenAI'} (key from the environment); "
+                              f"offline failover engine at {os.environ['OFFLINE_ENGINE_URL']}")
+            local_url = ""
+        else:
+            port = free_port(8765)
+            self.spawn("realtime-server", [python, "-m", "realtime.server", "--host", "127.0.0.1", "--port", str(port)],
+                       child_env)
+            if not wait_for_port(port, timeout=60):
+                self.stop_all()
+                raise SystemExit("the local Realtime server did not start")
+            local_url = f"http://127.0.0.1:{port}/v1"
+            child_env["OFFLINE_ENGINE_URL"] = local_url
+        if local_url and not os.environ.get("OPENAI_API_KEY"):
             child_env["OPENAI_BASE_URL"] = local_url
             self.stdout.write(f"upstream: local Realtime server at ws://127.0.0.1:{port}/v1/realtime (no API key set)")
-        else:
+        elif local_url:
             self.stdout.write(f"upstream: {child_env.get('OPENAI_BASE_URL') or 'OpenAI'} (key from the environment); "
                               f"offline failover engine at {local_url}")
 
@@ -166,11 +206,13 @@ class Command(BaseCommand):
             self.stop_all()
             raise SystemExit(f"cannot listen on {host}:{port}: {error}") from error
         fd = self.listener.fileno()
+        worker_env = {**child_env, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
         for number in range(1, workers + 1):
-            self.spawn(f"daphne-{number}", [python, "-m", "contactcenter.worker", "--fd", str(fd)], child_env,
+            self.spawn(f"daphne-{number}", [python, "-m", "contactcenter.worker", "--fd", str(fd)], worker_env,
                        pass_fds=(fd,))
-        daphnes = [proc for name, proc in self.children if name.startswith("daphne-")]
-        if not wait_for_http(host, port, timeout=180, alive=lambda: all(p.poll() is None for p in daphnes)):
+        daphnes = [child for child in self.children if child.name.startswith("daphne-")]
+        if not wait_for_http(host, port, timeout=float(os.environ.get("RUN_START_SECONDS", "180")),
+                             alive=lambda: all(c.proc is not None and c.proc.poll() is None for c in daphnes)):
             self.stop_all()
             raise SystemExit(f"daphne did not start on port {port}")
         self.stdout.write(f"daphne: {workers} worker{'s' if workers != 1 else ''} on {host}:{port} "
@@ -186,31 +228,52 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             while True:
-                for name, proc in self.children:
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with status {proc.returncode}; stopping")
-                        raise KeyboardInterrupt
-                time.sleep(1)
+                for child in self.children:
+                    if child.proc is not None and child.proc.poll() is not None:
+                        self.child_exited(child)
+                time.sleep(0.5)
         except KeyboardInterrupt:
             pass
         finally:
             self.stop_all()
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> None:
-        proc = subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR, preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads here)
-                                pass_fds=pass_fds)
-        self.children.append((name, proc))
+        child = Child(name, argv, env, pass_fds)
+        self.start(child)
+        self.children.append(child)
+
+    def start(self, child: Child) -> None:
+        child.proc = subprocess.Popen(child.argv, env=child.env, cwd=settings.BASE_DIR, pass_fds=child.pass_fds,
+                                      preexec_fn=_die_with_parent)  # noqa: PLW1509 (no threads here)
+
+    def child_exited(self, child: Child) -> None:
+        """A daphne worker's live gauges stop counting; workers are started again, within limits."""
+        assert child.proc is not None
+        pid, status = child.proc.pid, child.proc.returncode
+        from contactcenter import metrics
+
+        metrics.worker_exited(pid, self.metrics_dir)
+        now = time.monotonic()
+        child.restarts = [t for t in child.restarts if now - t < 60] + [now]
+        if not child.name.startswith(RESTARTED) or len(child.restarts) > RESTART_LIMIT:
+            self.stderr.write(f"{child.name} (pid {pid}) exited with status {status}; stopping")
+            raise KeyboardInterrupt
+        self.stderr.write(f"{child.name} (pid {pid}) exited with status {status}; starting it again")
+        self.start(child)
 
     def stop_all(self) -> None:
         """SIGTERM to every child; the daphne workers drain (their live calls end with a reason)."""
         if self.listener is not None:  # no new connections while the workers drain
             self.listener.close()
             self.listener = None
-        for _, proc in reversed(self.children):
+        procs = [child.proc for child in reversed(self.children) if child.proc is not None]
+        for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
-        for _, proc in reversed(self.children):
+        for proc in procs:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if self.own_metrics_dir:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)

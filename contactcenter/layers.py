@@ -1,0 +1,71 @@
+"""The Redis channel layer, kept through a Redis restart.
+
+channels_redis raises out of `receive` when Redis goes away, and a consumer's receive loop is
+outside its handlers, so the exception would end every live call of the worker with 1011 even though
+no audio crosses Redis. This layer waits and tries again instead, and once Redis answers again it
+adds this worker's channels back to their groups (a restarted Redis without persistence has
+forgotten them), so supervisors' actions and Celery's messages reach the calls again. What was
+published while Redis was away is not replayed here: dashboards resume from the event log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels_redis.core import RedisChannelLayer
+from redis import exceptions as redis_errors
+
+logger = logging.getLogger(__name__)
+
+RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0)
+
+
+class ResilientRedisChannelLayer(RedisChannelLayer):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.memberships: dict[str, set[str]] = {}  # channel -> groups this worker added it to
+        self._rejoin_lock = asyncio.Lock()
+        self._outage = 0  # bumped on each failure; groups are added back once after it
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.memberships.setdefault(channel, set()).add(group)
+        await super().group_add(group, channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        groups = self.memberships.get(channel)
+        if groups is not None:
+            groups.discard(group)
+            if not groups:
+                del self.memberships[channel]
+        await super().group_discard(group, channel)
+
+    async def receive(self, channel: str) -> Any:
+        failures = 0
+        while True:
+            try:
+                if failures:
+                    await self._rejoin()
+                return await super().receive(channel)
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError, ConnectionError, OSError) as error:
+                if failures == 0:
+                    logger.warning("channel layer: Redis is unreachable (%s); retrying", error)
+                self._outage += 1
+                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+                failures += 1
+
+    async def _rejoin(self) -> None:
+        """Add every channel of this worker back to its groups, once per outage (idempotent)."""
+        async with self._rejoin_lock:
+            if not self._outage:
+                return
+            outage, self._outage = self._outage, 0
+            try:
+                for channel, groups in list(self.memberships.items()):
+                    for group in list(groups):
+                        await super().group_add(group, channel)
+            except BaseException:
+                self._outage = max(self._outage, outage)
+                raise
+            logger.info("channel layer: Redis answers again; %d channels back in their groups", len(self.memberships))
