@@ -39,7 +39,10 @@ class Stack:
     """`scripts/stack` in a subprocess on a free port, its output in ``log_path``."""
 
     def __init__(self, env: dict[str, str], log_path: Path, workers: int = 2) -> None:
-        self.env = {**env, "RUN_WORKERS": str(workers), "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "PUBLIC_BASE_URL": PUBLIC}
+        self.env = {**env, "RUN_WORKERS": str(workers), "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "PUBLIC_BASE_URL": PUBLIC,
+                    # Every test call comes from the same caller number within minutes.
+                    "TWILIO_VOICE_CALLER_RATE_LIMIT": env.get("TWILIO_VOICE_CALLER_RATE_LIMIT", "100000"),
+                    "TWILIO_VOICE_RATE_LIMIT": env.get("TWILIO_VOICE_RATE_LIMIT", "100000")}
         self.env.pop("TEST_DATABASE_NAME", None)
         self.log_path = log_path
         self.workers = workers

@@ -282,8 +282,9 @@ def caller_safe_event(event: dict[str, Any]) -> dict[str, Any] | None:
     safe = {"type": event_type, **{name: event[name] for name in fields if name in event}}
     if event_type == "tool.finished" and safe.get("error"):
         safe["error"] = "failed"
-    if event_type == "error" and event.get("source") == "transport":
-        safe["message"] = event.get("message", "")  # our own words about the caller's frame
+    if event_type == "error" and (event.get("source") == "transport" or event.get("fatal") is True):
+        # Our own words about the caller's frame, or why the call cannot go on (at capacity, ...).
+        safe["message"] = event.get("message", "")
     if event_type == "protocol":
         payload = event.get("payload")
         payload = payload if isinstance(payload, dict) else {}

@@ -103,7 +103,8 @@ class DaphneServer:
         raise RuntimeError(f"daphne did not listen on {self.port} within 30 s:\n{self.output()}")
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")[-6000:]
 
     def close(self) -> None:

@@ -137,7 +137,7 @@ def wait_for_worker_idle(timeout: float = 20.0) -> bool:
     import redis
     from django.conf import settings
 
-    if not WORKER["running"]:
+    if not WORKER["running"] or not settings.REDIS_URL:  # a test running without Redis queues nothing
         return True
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:

@@ -100,6 +100,14 @@ def dual(tmp_path: Path) -> Iterator[tuple[DualEndpoint, ssl.SSLContext]]:
         lines = head.split("\r\n")
         headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
         path = lines[0].split(" ")[1]
+        # Read the body too: closing a socket with unread data resets it, and the client would see
+        # a read error instead of the answer.
+        body = data.split(b"\r\n\r\n", 1)[1]
+        while len(body) < int(headers.get("content-length", "0") or 0):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            body += chunk
         state.seen.append(Seen(scheme, path, headers))
         if path == "/start":
             reply = (f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{state.port}/ok\r\n"

@@ -30,8 +30,9 @@ async def test_refused_session_ends_the_call_with_a_reason(demo_db: Any, engine:
         client = await browser_call(operator)
         ended = await client.wait_for(lambda f: isinstance(f, dict) and f.get("type") == "ended", timeout=30)
         assert ended["reason"] == "engine_at_capacity"
-        refusal = [e for e in client.events("error") if e["code"] == "engine_at_capacity"]
-        assert refusal and "try again later" in refusal[0]["message"]
+        # The caller (not staff) sees why the call could not go on: the fatal error keeps its words.
+        refusal = [e for e in client.events("error") if e["code"] == "engine_at_capacity" and e["fatal"]]
+        assert refusal and "at capacity" in refusal[0]["message"], client.events("error")
         assert await client.wait_closed() is not None
     finally:
         await server.stop()
