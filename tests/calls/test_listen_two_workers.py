@@ -20,8 +20,6 @@ from tests.calls.test_two_workers import open_stream, place_twilio_call, wait_ac
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "passes alone, failed once in a full run from a fresh clone; the cause is not found yet"))
 def test_a_call_on_worker_1_is_heard_from_worker_2(workers: list[tuple[int, Any]],  # noqa: F811
                                                    django_user_model: Any) -> None:
     from django.test import Client

@@ -51,7 +51,9 @@ def workers(live_demo: Any, threaded_realtime_server: Any, tmp_path: Any) -> Ite
            "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
            "REDIS_URL": django_settings.REDIS_URL, "OPENAI_BASE_URL": server.base_url,
            "OPENAI_API_KEY": server.api_key, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": PUBLIC,
-           "DJANGO_SECRET_KEY": django_settings.SECRET_KEY, "LOG_LEVEL": "INFO"}
+           "DJANGO_SECRET_KEY": django_settings.SECRET_KEY, "LOG_LEVEL": "INFO",
+           # Every test call comes from one caller number within minutes (as tests/conftest.py does).
+           "TWILIO_VOICE_CALLER_RATE_LIMIT": "100000", "TWILIO_VOICE_RATE_LIMIT": "100000"}
     env.pop("TEST_DATABASE_NAME", None)
     started: list[tuple[int, Any]] = []
     for number in (1, 2):
