@@ -90,7 +90,7 @@ def _setup_django() -> Any:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from calls import actions
+    from calls import publish
     from demo.loader import load_demo
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -102,7 +102,7 @@ def _setup_django() -> Any:
         operator.save()
     # No Celery worker takes part: the post-call summary is not queued (with Redis it would sit
     # in the broker; in-memory it would run inline at hang-up).
-    actions._enqueue = lambda task, *args: None
+    publish.enqueue = lambda task, *args: None
     return operator
 
 
@@ -281,7 +281,7 @@ async def _fanout(operator: Any, paced: int, burst: int) -> dict[str, float]:
     from channels.db import database_sync_to_async
     from channels.layers import get_channel_layer
 
-    from calls import actions
+    from calls import actions, publish
     from calls.events import CALL_EVENT, DASHBOARD_CALL, DASHBOARD_GROUP
     from calls.models import Call, call_group
     from calls.scenarios import compile_for_call
@@ -300,7 +300,7 @@ async def _fanout(operator: Any, paced: int, burst: int) -> dict[str, float]:
     committed: dict[tuple[str, int], float] = {}
     received: dict[tuple[str, int], float] = {}
     arrived = asyncio.Event()
-    send_to_group = actions._send_to_group
+    send_to_group = publish.send_to_group
 
     def timed_send(group: str, message: dict[str, Any]) -> None:
         # on_commit hooks run right after COMMIT: this is the commit time of the action's write.
@@ -308,7 +308,7 @@ async def _fanout(operator: Any, paced: int, burst: int) -> dict[str, float]:
             committed[(group, message["seq"])] = time.perf_counter()
         send_to_group(group, message)
 
-    actions._send_to_group = timed_send
+    publish.send_to_group = timed_send
 
     async def listen(channel: str, group: str, kind: str) -> None:
         while True:
@@ -378,18 +378,18 @@ async def _fanout(operator: Any, paced: int, burst: int) -> dict[str, float]:
 
         # The same burst with each action waiting for its channel-layer send (how actions published
         # before the server-loop publisher; still how Celery tasks publish), for comparison.
-        server_loop = actions._server_loop
-        actions._server_loop = lambda: None
+        server_loop = publish._server_loop
+        publish._server_loop = lambda: None
         try:
             first_seq = last_seq + 1
             waiting_s = await database_sync_to_async(burst_writes)()
         finally:
-            actions._server_loop = server_loop
+            publish._server_loop = server_loop
         last_seq = first_seq + burst - 1
         await wait_received((group, last_seq), 10)
         burst_lost += burst - sum(1 for s in range(first_seq, last_seq + 1) if (group, s) in received)
     finally:
-        actions._send_to_group = send_to_group
+        publish.send_to_group = send_to_group
         for task in listeners:
             task.cancel()
         await layer.group_discard(group, call_channel)

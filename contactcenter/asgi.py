@@ -8,7 +8,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from calls.actions import bind_server_loop  # noqa: E402
+from calls.publish import bind_server_loop  # noqa: E402
 from contactcenter.routing import websocket_application  # noqa: E402
 
 

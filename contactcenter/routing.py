@@ -13,10 +13,10 @@ from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
-from calls.actions import bind_server_loop
 from calls.consumers import BrowserCallConsumer, TwilioMediaConsumer
 from calls.dashboard_consumers import DashboardCallConsumer, DashboardConsumer
 from calls.listen import ListenConsumer
+from calls.publish import bind_server_loop
 
 websocket_urlpatterns: list = [
     path("ws/calls/browser/", BrowserCallConsumer.as_asgi()),

@@ -10,8 +10,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from calls import actions
-from calls.actions import Publisher
+from calls import publish
+from calls.publish import Publisher
 
 
 class SlowLayer:
@@ -34,10 +34,10 @@ async def test_a_thread_of_the_server_hands_events_over_without_waiting_and_they
     publisher = Publisher()
 
     server_loop = asyncio.get_running_loop()
-    actions.bind_server_loop()  # what the ASGI application does for each connection
+    publish.bind_server_loop()  # what the ASGI application does for each connection
 
     def writer() -> float:
-        loop = actions._server_loop()
+        loop = publish._server_loop()
         assert loop is server_loop  # a thread launched from the server's loop by sync_to_async
         began = time.perf_counter()
         for seq in range(1, 51):
@@ -75,9 +75,9 @@ async def test_past_the_limit_the_oldest_unsent_events_are_dropped() -> None:
 
 
 def test_outside_the_server_actions_publish_before_returning() -> None:
-    assert actions._server_loop() is None  # a Celery task or a command: no server loop to hand over to
+    assert publish._server_loop() is None  # a Celery task or a command: no server loop to hand over to
 
 
 async def test_a_thread_of_an_unmarked_loop_sends_itself() -> None:
     """Only connections the server marked hand their events over; other loops' threads send directly."""
-    assert await sync_to_async(actions._server_loop, thread_sensitive=False)() is None
+    assert await sync_to_async(publish._server_loop, thread_sensitive=False)() is None

@@ -1,0 +1,132 @@
+"""A call's lifecycle: started, refused, answered, heartbeating, ended; the reaper's query."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from calls import publish
+from calls.models import (
+    Call,
+    SessionSegment,
+)
+from calls.publish import publish_event
+
+logger = logging.getLogger(__name__)
+
+
+def do_start_call(
+    *,
+    channel: str,
+    spec: dict[str, Any],
+    scenario: Any = None,
+    user: Any = None,
+    caller_id: str = "",
+    external_id: str = "",
+    codec: str = "",
+    status: str = Call.Status.ACTIVE,
+    consumer_channel: str = "",
+) -> Call:
+    """Open a call record with the compiled spec it runs with (a dict from ScenarioSpec.to_dict())."""
+    from agents.versions import version_for_call
+
+    now = timezone.now()
+    with transaction.atomic():
+        call = Call(
+            scenario=scenario,
+            scenario_slug=spec.get("slug", ""),
+            spec=spec,
+            spec_hash=spec.get("hash", ""),
+            scenario_version=version_for_call(scenario, spec),
+            channel=channel,
+            caller_id=caller_id[:128],
+            external_id=external_id[:128],
+            codec=codec,
+            status=status,
+            started_at=now,
+            current_agent=spec.get("root_agent", ""),
+            user=user if getattr(user, "is_authenticated", False) else None,
+            consumer_channel=consumer_channel,
+            last_heartbeat=now,
+        )
+        call.save()
+        seq = publish_event(call.pk, "call_started", {
+            "channel": call.channel, "scenario": call.scenario_slug, "agent": call.current_agent,
+            "spec_hash": call.spec_hash, "caller_id": call.caller_id,
+        })
+    call.last_seq = seq
+    return call
+
+
+def do_refuse_call(*, channel: str, spec: dict[str, Any], reason: str, scenario: Any = None, user: Any = None,
+                   caller_id: str = "", external_id: str = "", codec: str = "") -> Call:
+    """A call turned away at the door (the worker is at capacity or shutting down): kept as an
+    ended call whose end reason says why, with no session, no summary and no live events."""
+    now = timezone.now()
+    return Call.objects.create(
+        scenario=scenario, scenario_slug=spec.get("slug", ""), spec=spec, spec_hash=spec.get("hash", ""),
+        channel=channel, caller_id=caller_id[:128], external_id=external_id[:128], codec=codec,
+        status=Call.Status.ENDED, started_at=now, ended_at=now, end_reason=reason[:64],
+        current_agent=spec.get("root_agent", ""),
+        user=user if getattr(user, "is_authenticated", False) else None,
+    )
+
+
+def do_answer_call(call_id: int, *, consumer_channel: str = "", external_id: str = "", caller_id: str = "") -> bool:
+    """A ringing call's media connected. Returns False when the call is not ringing any more."""
+    changes: dict[str, Any] = {"status": Call.Status.ACTIVE, "last_heartbeat": timezone.now(),
+                               "consumer_channel": consumer_channel}
+    if external_id:
+        changes["external_id"] = external_id[:128]
+    if caller_id:
+        changes["caller_id"] = caller_id[:128]
+    with transaction.atomic():
+        if not Call.objects.filter(pk=call_id, status=Call.Status.RINGING).update(**changes):
+            return False
+        channel = Call.objects.filter(pk=call_id).values_list("channel", flat=True).get()
+        publish_event(call_id, "call_answered", {"channel": channel})
+    return True
+
+
+def do_heartbeat(call_id: int, *, consumer_channel: str | None = None) -> bool:
+    """The consumer is alive. Writes no event: heartbeats are bookkeeping, not call history."""
+    changes: dict[str, Any] = {"last_heartbeat": timezone.now()}
+    if consumer_channel is not None:
+        changes["consumer_channel"] = consumer_channel
+    return bool(Call.objects.filter(pk=call_id).exclude(status=Call.Status.ENDED).update(**changes))
+
+
+def do_end_call(call_id: int, reason: str) -> bool:
+    """End a call once (later calls change nothing and publish nothing); queue its post-call summary."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Call.objects.filter(pk=call_id).exclude(status=Call.Status.ENDED).update(
+            status=Call.Status.ENDED, ended_at=now, end_reason=reason[:64], consumer_channel=""
+        )
+        if not updated:
+            return False
+        SessionSegment.objects.filter(call_id=call_id, ended_at__isnull=True).update(
+            ended_at=now, end_reason=reason[:64]
+        )
+        call = Call.objects.get(pk=call_id)
+        publish_event(call_id, "call_ended", {
+            "reason": call.end_reason, "cost": str(call.cost),
+            "duration_ms": int((now - call.started_at).total_seconds() * 1000),
+        })
+        transaction.on_commit(lambda: publish.enqueue("calls.tasks.summarize_call", call_id))
+    return True
+
+
+
+def live_calls_without_heartbeat(since: Any) -> list[int]:
+    """Ids of calls not ended whose consumer has been silent since `since`."""
+    return list(
+        Call.objects.exclude(status=Call.Status.ENDED)
+        .filter(Q(last_heartbeat__lt=since) | Q(last_heartbeat__isnull=True, started_at__lt=since))
+        .values_list("pk", flat=True)
+    )
+

@@ -1,0 +1,173 @@
+"""Publishing after commit: every event a record change makes goes through `publish_event`, which
+numbers it in the call's sequence, logs it (CallEvent) and sends it to the call's channel group once
+the transaction commits; `enqueue` queues a Celery task by name.
+
+Only the actions (`calls.actions`) call `publish_event`. Inside the ASGI server the send after commit
+does not wait for the channel layer (see `Publisher`).
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import logging
+import weakref
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from calls.events import (
+    CALL_EVENT,
+    DASHBOARD_CALL,
+    DASHBOARD_CHANGES,
+    DASHBOARD_GROUP,
+    check_event,
+)
+from calls.models import (
+    Call,
+    CallEvent,
+    call_group,
+)
+from contactcenter.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+
+def publish_event(call_id: int, event_type: str, fields: dict[str, Any]) -> int:
+    """Give the event the call's next sequence number, log it (CallEvent) and send it to the call's
+    group after commit; a change of the call's row also goes to the dashboard-wide group.
+
+    Must run inside the caller's transaction, after the caller's own writes: the row lock taken by
+    the increment orders the sequence numbers of concurrent writers by commit.
+    """
+    Call.objects.filter(pk=call_id).update(last_seq=F("last_seq") + 1)
+    seq = Call.objects.filter(pk=call_id).values_list("last_seq", flat=True).get()
+    envelope = {
+        "type": CALL_EVENT,
+        "call_id": call_id,
+        "seq": seq,
+        "event": {"type": event_type, "at": timezone.now().isoformat(), **fields},
+    }
+    check_event(envelope)
+    CallEvent.objects.create(call_id=call_id, seq=seq, type=event_type, event=envelope["event"])
+    transaction.on_commit(lambda: send_to_group(call_group(call_id), envelope))
+    if event_type in DASHBOARD_CHANGES:
+        change = {"type": DASHBOARD_CALL, "call_id": call_id, "seq": seq, "change": event_type,
+                  "call": Call.objects.get(pk=call_id).dashboard_row()}
+        transaction.on_commit(lambda: send_to_group(DASHBOARD_GROUP, change))
+    return seq
+
+
+def send_to_group(group: str, message: dict[str, Any]) -> None:
+    """Publish after commit. Inside the ASGI server (a thread launched from its event loop) the
+    message is handed to that loop's publisher and this returns at once: a stalled channel layer
+    must not hold the thread that the server's consumers share for the ORM (Channels runs
+    ``close_old_connections`` there before every frame it dispatches). Elsewhere (Celery, commands)
+    it is sent before returning."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    loop = _server_loop()
+    if loop is not None:
+        PUBLISHER.submit(loop, layer, group, message)
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:  # a channel-layer outage must not undo or break a committed write
+        logger.exception("could not publish %s to %s", message.get("type"), group)
+
+
+#: The event loop of the ASGI server this code runs under, set by the application on every
+#: connection (contactcenter.asgi, contactcenter.routing). sync_to_async copies context variables
+#: into the thread it runs a function on, so the records and views a connection runs see it too.
+_SERVER_LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "server_loop", default=None)
+
+
+def bind_server_loop() -> None:
+    """Called on the server's loop, at the start of each ASGI connection: work launched from it
+    publishes through that loop's ordered sender."""
+    _SERVER_LOOP.set(asyncio.get_running_loop())
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The running server loop whose connection launched this thread, if any."""
+    try:
+        asyncio.get_running_loop()
+        return None  # called on a loop itself (not the case for actions, which are synchronous)
+    except RuntimeError:
+        pass
+    loop = _SERVER_LOOP.get()
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return None
+    return loop
+
+
+class Publisher:
+    """Sends published messages on the server's event loop, one at a time in the order they were
+    committed (one queue per loop, drained by a sender task that exists only while the queue has
+    messages). While the channel layer stalls, messages wait here, up to ``limit``; past it the
+    oldest are dropped with a log line (the CallEvent log keeps every event, and dashboards resume
+    from it by sequence number)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, collections.deque[Any]] = (
+            weakref.WeakKeyDictionary())
+        self._senders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+            weakref.WeakKeyDictionary())
+        self.dropped = 0
+
+    def submit(self, loop: asyncio.AbstractEventLoop, layer: Any, group: str, message: dict[str, Any]) -> None:
+        try:
+            loop.call_soon_threadsafe(self._enqueue, loop, layer, group, message)
+        except RuntimeError:  # the loop closed meanwhile: nobody is listening on it any more
+            logger.warning("could not publish %s to %s: the server loop has closed", message.get("type"), group)
+
+    def _enqueue(self, loop: asyncio.AbstractEventLoop, layer: Any, group: str, message: dict[str, Any]) -> None:
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = collections.deque()
+        if len(queue) >= self.limit:
+            queue.popleft()
+            self.dropped += 1
+            logger.warning("the channel layer is not keeping up: dropped the oldest unsent event")
+        queue.append((layer, group, message))
+        sender = self._senders.get(loop)
+        if sender is None or sender.done():
+            self._senders[loop] = loop.create_task(self._send_all(queue), name="calls-publisher")
+
+    async def _send_all(self, queue: collections.deque[Any]) -> None:
+        while queue:
+            layer, group, message = queue.popleft()
+            try:
+                await layer.group_send(group, message)
+            except Exception:  # a channel-layer outage must not stop later events
+                logger.exception("could not publish %s to %s", message.get("type"), group)
+
+    def pending(self, loop: asyncio.AbstractEventLoop | None = None) -> int:
+        """Messages not yet handed to the channel layer on ``loop`` (default: the running loop)."""
+        queue = self._queues.get(loop or asyncio.get_running_loop())
+        return len(queue) if queue is not None else 0
+
+
+PUBLISHER = Publisher()
+
+
+def send_to_call(call_id: int, message: dict[str, Any]) -> None:
+    """Send a control message (summary delivery, recreate request, ...) to a live call's group."""
+    send_to_group(call_group(call_id), message)
+
+
+
+def enqueue(task_name: str, *args: Any) -> None:
+    """Queue a Celery task by its registered name (calls.tasks calls the actions; the actions never
+    import the tasks), on the queue its route names."""
+    try:
+        celery_app.tasks[task_name].delay(*args)
+    except Exception:  # a broker outage must not break the call path; the record is committed
+        logger.exception("could not queue %s for call %s", task_name, args[0] if args else "?")
