@@ -28,3 +28,6 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_backfill_versions, sender=self, dispatch_uid="agents.backfill_versions")
+        from agents import signals
+
+        signals.connect()

@@ -330,6 +330,11 @@ class Scenario(models.Model):
         "(+ then country code and number, e.g. +1 202 555 0100). A number leads to one scenario only. "
         "Routing only: not part of the compiled scenario.",
     )
+    config_changed_at = models.DateTimeField(
+        default=timezone.now, editable=False,
+        help_text="When this scenario or anything it compiles from last changed (agents.signals): the key "
+        "under which a worker keeps its compiled spec (calls.scenarios.compile_for_call).",
+    )
 
     class Meta:
         ordering = ("slug",)

@@ -298,6 +298,20 @@ class Platform:
                 proc.kill()
 
 
+PROFILED_WORKER = """
+import cProfile, runpy, signal, sys, time
+out = sys.argv.pop(1)
+sys.argv[0] = "contactcenter.worker"
+profile = cProfile.Profile(time.thread_time)
+signal.signal(signal.SIGUSR1, lambda *_: profile.enable())  # from the first measured call on
+try:
+    runpy.run_module("contactcenter.worker", run_name="__main__", alter_sys=True)
+finally:
+    profile.disable()
+    profile.dump_stats(out)
+"""
+
+
 def start_platform(env: dict[str, str], workers: int, log_dir: Path) -> Platform:
     from contactcenter.management.commands.runcontactcenter import listening_socket, wait_for_http
 
@@ -307,9 +321,11 @@ def start_platform(env: dict[str, str], workers: int, log_dir: Path) -> Platform
     fd = listener.fileno()
     for number in range(workers):
         log = open(log_dir / f"daphne-{number + 1}.log", "wb")  # noqa: SIM115 (lives with the process)
-        profile = ["-m", "cProfile", "-o", f"{os.environ['BENCH_PROFILE']}-{number + 1}.prof"] if os.environ.get(
-            "BENCH_PROFILE") else []  # BENCH_PROFILE=/path/prefix: each worker under cProfile
-        platform.procs.append(subprocess.Popen([sys.executable, *profile, "-m", "contactcenter.worker", "--fd", str(fd)],
+        # BENCH_PROFILE=/path/prefix: each worker's event-loop thread under cProfile, timed in CPU
+        # seconds of that thread (wall-clock times mostly measure the other work of a shared machine)
+        profile = ["-c", PROFILED_WORKER, f"{os.environ['BENCH_PROFILE']}-{number + 1}.prof"] if os.environ.get(
+            "BENCH_PROFILE") else ["-m", "contactcenter.worker"]
+        platform.procs.append(subprocess.Popen([sys.executable, *profile, "--fd", str(fd)],
                                                env=env, cwd=ROOT, pass_fds=(fd,), stdout=log,
                                                stderr=subprocess.STDOUT))
     log = open(log_dir / "celery.log", "wb")  # noqa: SIM115
@@ -485,6 +501,13 @@ async def setup_cpu(target: str, base: str | None, pids: list[int], calls: int, 
         return (cpu_seconds(pids) - before) * 1000 / calls
 
 
+def setup_split(pids: list[int], run: Any) -> tuple[float, list[float]]:
+    """``run()`` (a set-up measure) and the CPU milliseconds each process of ``pids`` spent in it."""
+    before = [cpu_seconds([pid]) for pid in pids]
+    total = run()
+    return total, [(cpu_seconds([pid]) - b) * 1000 for pid, b in zip(pids, before, strict=True)]
+
+
 def check_records(expected_after: int) -> dict[str, int]:
     from django.db.models import Q
 
@@ -529,7 +552,9 @@ def main() -> None:
     env = {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING",
            "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream.port}/v1", "OPENAI_API_KEY": "sk-bench",
            "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": "https://bench.invalid",
-           "CALL_CAPACITY_PER_WORKER": "0", "DJANGO_SETTINGS_MODULE": "contactcenter.settings"}
+           "CALL_CAPACITY_PER_WORKER": "0", "DJANGO_SETTINGS_MODULE": "contactcenter.settings",
+           # one caller number for every call, hundreds a minute: the rate limits are the bench's load
+           "TWILIO_VOICE_CALLER_RATE_LIMIT": "1000000", "TWILIO_VOICE_RATE_LIMIT": "1000000"}
     env.pop("TEST_DATABASE_NAME", None)
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL",
                                            "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
@@ -560,20 +585,26 @@ def main() -> None:
     epoch = 1
     print(f"bench.bridge: {args.workers} daphne workers + Celery, database {database.split(':')[0]}, "
           f"{os.cpu_count()} cores; levels {args.levels}; {args.seconds:.0f} s windows", flush=True)
+    if os.environ.get("BENCH_PROFILE"):
+        for proc in platform.procs[:-1]:  # the daphne workers (Celery's is last)
+            proc.send_signal(signal.SIGUSR1)
     try:
-        results["setup_cpu_ms"] = asyncio.run(setup_cpu(target, sign_base, platform.pids, args.setup_calls, epoch,
-                                                        upstream))
+        pids = platform.pids
+        results["setup_cpu_ms"], split = setup_split(pids, lambda: asyncio.run(setup_cpu(
+            target, sign_base, pids, args.setup_calls, epoch, upstream)))
+        results["setup_cpu_ms_celery"] = split[-1] / args.setup_calls  # the last process is Celery's
         epoch += 1
         if forwarder is not None:
             results["fwd_setup_cpu_ms"] = asyncio.run(setup_cpu(
                 f"ws://127.0.0.1:{forwarder_port}/", None, [forwarder.pid or 0], args.setup_calls, epoch, upstream))
             epoch += 1
         print(f"set-up + teardown CPU per call: platform {results['setup_cpu_ms']:.1f} ms"
+              f" (of which Celery {results['setup_cpu_ms_celery']:.1f} ms)"
               + (f", forwarder {results['fwd_setup_cpu_ms']:.1f} ms" if forwarder is not None else ""), flush=True)
         header = ("mode   calls  who  up p50/p95/p99/max ms      down p50/p95/p99/max ms    lost up/down  "
                   "cpu s/call-min  cores  webhook p50/p99 ms  open")
         print(header, flush=True)
-        for mode in args.modes.split(","):
+        for mode in [m for m in args.modes.split(",") if m]:  # --modes '': set-up and records only
             for level in [int(x) for x in args.levels.split(",")]:
                 for who, tgt, sign, pids in (("cc", target, sign_base, platform.pids),
                                              ("fwd", f"ws://127.0.0.1:{forwarder_port}/", None,

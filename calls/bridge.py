@@ -84,6 +84,13 @@ def off_shared_thread(fn: Callable[..., Any], executor: ThreadPoolExecutor) -> C
     return database_sync_to_async(fn, thread_sensitive=False, executor=executor)
 
 
+def on_records_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as a coroutine function on the records' threads: a call's own database work (its
+    start, heartbeat and end) waits there, never on the one sync thread that every Django view
+    and Channels consumer of the process shares (a burst of webhooks would hold every call start)."""
+    return off_shared_thread(fn, RECORDS_EXECUTOR)
+
+
 async def run_python_handler(key: str, arguments: dict[str, Any]) -> Any:
     """The registry's sync handler, on the tools' thread pool (never on the event loop)."""
     handler = registry.HANDLERS.get(key)

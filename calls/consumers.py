@@ -3,8 +3,9 @@
 A consumer decodes the transport's frames, feeds the engine (through `CallBridge`), plays the
 agent's audio back, reports what the caller heard, and joins the call's channel group so Celery
 and supervisors can reach it (rolling summaries, recreate requests, hang-ups). Audio never goes
-through the channel layer; the ORM is only used through `database_sync_to_async`. A bad frame is
-logged with its reason and ignored (or the socket closed cleanly); it never affects another call.
+through the channel layer; the ORM is only used on the records' threads (`on_records_thread`),
+never on the thread Channels shares between every consumer and view of the process. A bad frame
+is logged with its reason and ignored (or the socket closed cleanly); it never affects another call.
 """
 
 from __future__ import annotations
@@ -20,17 +21,17 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.exceptions import AcceptConnection, DenyConnection, StopConsumer
 from django.conf import settings
 
 from calls import actions, tokens
-from calls.bridge import CallBridge
+from calls.bridge import CallBridge, on_records_thread
 from calls.events import caller_safe_event
+from calls.lean import LeanLoop
 from calls.limits import PENDING_TWILIO_STREAMS, USER_SOCKETS, RateLimit, SlotHolder, live_calls_of
 from calls.live import LIVE, refusal_message
 from calls.models import Call, call_group
-from calls.scenarios import UnknownScenario, compile_for_call
+from calls.scenarios import UnknownScenario, compile_for_call, spec_of_call
 from calls.twilio import TWILIO_MULAW, clear_message, mark_message
 from contactcenter import logs, metrics
 from realtime.spec import ScenarioSpec
@@ -65,7 +66,7 @@ def load_json(text: str) -> Any:
         raise ValueError("JSON nested too deeply") from error
 
 
-class CallConsumer(SlotHolder):
+class CallConsumer(SlotHolder, LeanLoop):
     """What both transports share: the call record, its group, heartbeats and the engine bridge."""
 
     channel_label = "call"
@@ -96,7 +97,7 @@ class CallConsumer(SlotHolder):
         """Frames take the lean route: Channels' dispatch first runs `aclose_old_connections` on
         the thread the process shares for the ORM, a thread hop per frame that costs more than the
         frame is worth. Our handlers never touch the ORM on the event loop (only through
-        `database_sync_to_async`, which does that connection hygiene on its own thread), so a
+        `on_records_thread`, which does that connection hygiene on its own threads), so a
         `websocket.receive` goes straight to its handler. An exception anywhere in a handler ends
         the call (closed with 4500) instead of leaving the engine, the upstream session and the
         heartbeat running with nobody on the line."""
@@ -195,7 +196,7 @@ class CallConsumer(SlotHolder):
         while True:
             await asyncio.sleep(settings.CALL_HEARTBEAT_SECONDS)
             if self.call_id is not None:
-                await database_sync_to_async(actions.do_heartbeat)(self.call_id)
+                await on_records_thread(actions.do_heartbeat)(self.call_id)
 
     async def disconnect(self, code: int) -> None:
         self._closing = True  # the socket is gone: nothing more is sent on it
@@ -224,7 +225,7 @@ class CallConsumer(SlotHolder):
         except Exception:
             logger.exception("%s call %s: the engine did not close cleanly", self.channel_label, self.call_id)
         if not self.bridge.ended and self.call_id is not None:  # the engine never got going: end the record
-            await database_sync_to_async(actions.do_end_call)(self.call_id, reason)
+            await on_records_thread(actions.do_end_call)(self.call_id, reason)
         self.bridge.session.playback.clear()
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
@@ -330,23 +331,23 @@ class BrowserCallConsumer(CallConsumer):
         if not self.hold(USER_SOCKETS, user.pk, settings.USER_MAX_SOCKETS):
             await self.refuse(CLOSE_TOO_MANY, f"{user.get_username()} has {settings.USER_MAX_SOCKETS} sockets open")
             return
-        if await database_sync_to_async(live_calls_of)(user.pk) >= settings.USER_MAX_LIVE_CALLS:
+        if await on_records_thread(live_calls_of)(user.pk) >= settings.USER_MAX_LIVE_CALLS:
             await self.refuse(CLOSE_TOO_MANY, f"{user.get_username()} has {settings.USER_MAX_LIVE_CALLS} live calls")
             return
-        if not await database_sync_to_async(tokens.claim_browser_token)(grant):
+        if not await on_records_thread(tokens.claim_browser_token)(grant):
             await self.refuse(CLOSE_UNAUTHENTICATED, "the token has been used")
             return
         # The full protocol log (instructions, tools, whispers) is for staff; other callers get
         # the caller-safe view of each event (calls.events.caller_safe_event).
         self.staff = bool(user.is_active and user.is_staff)
         try:
-            scenario, spec = await database_sync_to_async(compile_for_call)(grant.scenario)
+            scenario, spec = await on_records_thread(compile_for_call)(grant.scenario)
         except UnknownScenario as error:
             await self.refuse(CLOSE_NOT_FOUND, str(error))
             return
         self.codec = grant.codec
         if (refused := self.admit()) is not None:
-            await database_sync_to_async(actions.do_refuse_call)(
+            await on_records_thread(actions.do_refuse_call)(
                 channel=Call.Channel.BROWSER, spec=spec.to_dict(), scenario=scenario, user=user,
                 caller_id=user.get_username(), codec=grant.codec, reason=refused)
             logger.warning("browser call refused: %s (%d live calls on this worker)", refused, len(LIVE))
@@ -355,7 +356,7 @@ class BrowserCallConsumer(CallConsumer):
             self._closing = True
             await self.close(code=CLOSE_TRY_AGAIN_LATER)
             return
-        call = await database_sync_to_async(actions.do_start_call)(
+        call = await on_records_thread(actions.do_start_call)(
             channel=Call.Channel.BROWSER, spec=spec.to_dict(), scenario=scenario, user=user,
             caller_id=user.get_username(), codec=grant.codec, consumer_channel=self.channel_name,
         )
@@ -504,13 +505,13 @@ class TwilioMediaConsumer(CallConsumer):
     async def disconnect(self, code: int) -> None:
         await super().disconnect(code)
         if self.bridge is None and self.grant is not None:
-            await database_sync_to_async(end_ringing_call)(self.grant.call_id, "stream_not_started")
+            await on_records_thread(end_ringing_call)(self.grant.call_id, "stream_not_started")
 
     async def on_application_end(self) -> None:
         await super().on_application_end()
         if self.bridge is None and self.grant is not None:
             await asyncio.shield(asyncio.ensure_future(
-                database_sync_to_async(end_ringing_call)(self.grant.call_id, "stream_not_started")))
+                on_records_thread(end_ringing_call)(self.grant.call_id, "stream_not_started")))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closing:
@@ -573,20 +574,19 @@ class TwilioMediaConsumer(CallConsumer):
         self.stream_sid = (stream_sid or "")[:64]
         self._sid_json = encode_basestring(self.stream_sid)
         if (refused := self.admit()) is not None:
-            await database_sync_to_async(actions.do_end_call)(grant.call_id, refused)
+            await on_records_thread(actions.do_end_call)(grant.call_id, refused)
             await self.close_stream(CLOSE_TRY_AGAIN_LATER, f"call {grant.call_id}: {refused}")
             return
-        answered = await database_sync_to_async(actions.do_answer_call)(
+        answered = await on_records_thread(actions.do_answer_call)(
             grant.call_id, consumer_channel=self.channel_name, external_id=call_sid or "")
         if not answered:
             self.grant = None  # not this socket's call: it must not end it
             await self.close_stream(CLOSE_FORBIDDEN, f"call {grant.call_id} is not ringing (token reused?)")
             return
         self.release(PENDING_TWILIO_STREAMS, "pending")
-        spec_data = await database_sync_to_async(
-            lambda: Call.objects.filter(pk=grant.call_id).values_list("spec", flat=True).get())()
+        spec = await on_records_thread(spec_of_call)(grant.call_id)
         logger.info("twilio call %s: stream %s started", grant.call_id, self.stream_sid)
-        await self.join_call(grant.call_id, ScenarioSpec.from_dict(spec_data), "audio/pcmu")
+        await self.join_call(grant.call_id, spec, "audio/pcmu")
 
     async def close_stream(self, code: int, reason: str) -> None:
         """Close a stream that has no running call; the ringing call its token named ends."""
@@ -594,7 +594,7 @@ class TwilioMediaConsumer(CallConsumer):
         self._closing = True
         await self.close(code=code)
         if self.bridge is None and self.grant is not None:
-            await database_sync_to_async(end_ringing_call)(self.grant.call_id, "stream_refused")
+            await on_records_thread(end_ringing_call)(self.grant.call_id, "stream_refused")
 
     async def on_media(self, message: dict[str, Any]) -> None:
         if self.bridge is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -44,8 +44,7 @@ def publish_event(call_id: int, event_type: str, fields: dict[str, Any]) -> int:
     Must run inside the caller's transaction, after the caller's own writes: the row lock taken by
     the increment orders the sequence numbers of concurrent writers by commit.
     """
-    Call.objects.filter(pk=call_id).update(last_seq=F("last_seq") + 1)
-    seq = Call.objects.filter(pk=call_id).values_list("last_seq", flat=True).get()
+    seq = next_seq(call_id)
     envelope = {
         "type": CALL_EVENT,
         "call_id": call_id,
@@ -56,10 +55,31 @@ def publish_event(call_id: int, event_type: str, fields: dict[str, Any]) -> int:
     CallEvent.objects.create(call_id=call_id, seq=seq, type=event_type, event=envelope["event"])
     transaction.on_commit(lambda: send_to_group(call_group(call_id), envelope))
     if event_type in DASHBOARD_CHANGES:
+        row = Call.objects.defer(*CALL_BULKY_FIELDS).get(pk=call_id)
         change = {"type": DASHBOARD_CALL, "call_id": call_id, "seq": seq, "change": event_type,
-                  "call": Call.objects.get(pk=call_id).dashboard_row()}
+                  "call": row.dashboard_row()}
         transaction.on_commit(lambda: send_to_group(DASHBOARD_GROUP, change))
     return seq
+
+
+#: Call fields no event needs (the compiled spec alone is tens of kilobytes of JSON).
+CALL_BULKY_FIELDS = ("spec", "latency_samples_ms")
+
+
+def next_seq(call_id: int) -> int:
+    """Increment the call's event sequence and return it: one statement where the database can
+    return the updated value (PostgreSQL, SQLite 3.35+), two otherwise."""
+    if connection.vendor in ("postgresql", "sqlite"):
+        table = connection.ops.quote_name(Call._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq",
+                           [call_id])
+            row = cursor.fetchone()
+        if row is None:
+            raise Call.DoesNotExist(f"no call {call_id}")
+        return int(row[0])
+    Call.objects.filter(pk=call_id).update(last_seq=F("last_seq") + 1)
+    return Call.objects.filter(pk=call_id).values_list("last_seq", flat=True).get()
 
 
 def send_to_group(group: str, message: dict[str, Any]) -> None:

@@ -14,8 +14,25 @@ class UnknownScenario(LookupError):
     pass
 
 
+#: slug -> ((scenario id, config_changed_at), compiled spec): what this worker compiled last.
+_COMPILED: dict[str, tuple[tuple[int, Any], ScenarioSpec]] = {}
+#: spec hash -> spec, for calls that start from their stored spec (a media socket, maybe on another
+#: worker than the webhook): the hash names the content, so a hit is the same spec.
+_BY_HASH: dict[str, ScenarioSpec] = {}
+CACHE_LIMIT = 256
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+
+
 def compile_for_call(slug: str) -> tuple[Any, ScenarioSpec]:
-    """(Scenario row, compiled spec) for `slug`; UnknownScenario when there is none or it is broken."""
+    """(Scenario row, compiled spec) for `slug`; UnknownScenario when there is none or it is broken.
+
+    A call start reads the scenario's row only: the spec compiled from the same (id,
+    `config_changed_at`) is reused, and every change to the graph moves that mark (agents.signals)."""
     from django.core.exceptions import ValidationError
 
     from agents.compile import compile_scenario
@@ -25,10 +42,31 @@ def compile_for_call(slug: str) -> tuple[Any, ScenarioSpec]:
                 .filter(slug=slug).first())
     if scenario is None:
         raise UnknownScenario(f"no scenario {slug!r}")
+    key = (scenario.pk, scenario.config_changed_at)
+    cached = _COMPILED.get(slug)
+    if cached is not None and cached[0] == key:
+        return scenario, cached[1]
     try:
-        return scenario, compile_scenario(scenario)
+        spec = compile_scenario(scenario)
     except ValidationError as error:
         raise UnknownScenario(f"scenario {slug!r} does not compile: {'; '.join(error.messages)}") from error
+    _remember(_COMPILED, slug, (key, spec))
+    _remember(_BY_HASH, spec.hash, spec)
+    return scenario, spec
+
+
+def spec_of_call(call_id: int) -> ScenarioSpec:
+    """The spec a call runs with, as its record stores it (read in full only when this worker has
+    not seen that spec's hash yet)."""
+    from calls.models import Call
+
+    spec_hash = Call.objects.filter(pk=call_id).values_list("spec_hash", flat=True).get()
+    if spec_hash and (spec := _BY_HASH.get(spec_hash)) is not None:
+        return spec
+    spec = ScenarioSpec.from_dict(Call.objects.filter(pk=call_id).values_list("spec", flat=True).get())
+    if spec_hash == spec.hash:
+        _remember(_BY_HASH, spec.hash, spec)
+    return spec
 
 
 @dataclass(frozen=True)

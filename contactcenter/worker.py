@@ -32,6 +32,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def warm_up() -> None:
+    """Import and build, once at start, what a call would otherwise load at its first use on the
+    event loop every call shares (the engine, the Realtime client's modules, the URL conf, the
+    cache's Redis client, Celery's task classes): the first calls of a worker must not pay it."""
+    import importlib
+
+    from django.urls import get_resolver
+
+    for module in ("realtime.session", "realtime.tools", "calls.bridge", "calls.listen", "calls.tasks",
+                   "openai.resources.realtime.realtime", "websockets.asyncio.client", "anyio._backends._asyncio"):
+        try:
+            importlib.import_module(module)
+        except ImportError:  # an optional part: it is loaded (or missed) at its first use as before
+            logger.debug("warm-up: no %s", module)
+    get_resolver().url_patterns  # noqa: B018 (loads the URL conf)
+    try:  # autobahn styles the arguments of its debug lines (two per frame) with click even when
+        import autobahn.util  # debug is off; plain text costs nothing and is read only by --verbosity 3
+
+        autobahn.util._HAS_CLICK = False
+    except ImportError:
+        pass
+    from openai import DefaultAsyncHttpxClient
+
+    from realtime.connection import shared_ssl_context
+
+    DefaultAsyncHttpxClient(verify=shared_ssl_context())  # the TLS context, the HTTP transport's modules
+    try:
+        from django.core.cache import cache
+
+        from contactcenter.celery import app as celery_app
+
+        cache.get("contactcenter:warm-up")
+        celery_app.finalize(auto=True)
+        celery_app.amqp  # noqa: B018
+    except Exception:  # Redis not up yet: the first call connects, as before
+        logger.info("warm-up: the cache or the broker is not reachable yet", exc_info=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contactcenter.settings")
@@ -40,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from calls.live import LIVE
     from contactcenter.asgi import application
+
+    warm_up()
 
     endpoint = (f"fd:fileno={args.fd}" if args.fd is not None  # AF_INET, the default of the fd: endpoint
                 else f"tcp:port={args.port}:interface={args.host}")

@@ -72,11 +72,10 @@ __all__ = ["CallSession", "EngineConfig", "ToolRunner"]
 def __getattr__(name: str) -> Any:
     # Lazy: `realtime.spec` and `realtime.server` must not pull the engine (and openai) in.
     if name == "CallSession":
-        from realtime.session import CallSession
-
-        return CallSession
-    if name == "ToolRunner":
-        from realtime.tools import ToolRunner
-
-        return ToolRunner
-    raise AttributeError(name)
+        from realtime.session import CallSession as found
+    elif name == "ToolRunner":
+        from realtime.tools import ToolRunner as found
+    else:
+        raise AttributeError(name)
+    globals()[name] = found  # imported once: later look-ups skip this function
+    return found

@@ -412,12 +412,13 @@ class CallSession:
     # ---------------------------------------------------------------- connection
 
     def _client_for_http(self) -> Any:
-        """The HTTP client at the Realtime base URL (Responses API, moderation), made once."""
-        if self._http_client is None:
-            from realtime.connection import async_client
+        """The HTTP client at the Realtime base URL (the WebSocket, Responses API, moderation): the
+        event loop's shared one (scale: making an AsyncOpenAI and its httpx client per call cost
+        several milliseconds of CPU at every call start). Shared, so never closed by a call;
+        `_http_client` stays None."""
+        from realtime.connection import shared_client
 
-            self._http_client = async_client(self._base_url, self._api_key, max_retries=0)
-        return self._http_client
+        return shared_client(self._base_url, self._api_key)
 
     async def _open(self) -> RealtimeConnection:
         # One client per call and provider (closed at the end of the call or on failover): a

@@ -112,7 +112,7 @@ def do_end_call(call_id: int, reason: str) -> bool:
         SessionSegment.objects.filter(call_id=call_id, ended_at__isnull=True).update(
             ended_at=now, end_reason=reason[:64]
         )
-        call = Call.objects.get(pk=call_id)
+        call = Call.objects.only("end_reason", "cost", "started_at").get(pk=call_id)
         publish_event(call_id, "call_ended", {
             "reason": call.end_reason, "cost": str(call.cost),
             "duration_ms": int((now - call.started_at).total_seconds() * 1000),

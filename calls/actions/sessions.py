@@ -22,7 +22,7 @@ def do_open_session(call_id: int, *, model: str, agent: str, gap_ms: int | None 
     previous session with `previous_end_reason`)."""
     now = timezone.now()
     with transaction.atomic():
-        call = Call.objects.select_for_update().get(pk=call_id)
+        call = Call.objects.select_for_update().only("pk").get(pk=call_id)
         open_segments = SessionSegment.objects.filter(call=call, ended_at__isnull=True)
         open_segments.update(ended_at=now, end_reason=previous_end_reason[:64])
         last = SessionSegment.objects.filter(call=call).order_by("-index").values_list("index", flat=True).first()
