@@ -1,4 +1,5 @@
-"""Celery work of live calls: summaries, escalation webhooks, session recreation and the reaper.
+"""Celery work of live calls: summaries, escalation webhooks and the reaper of lost calls (session
+recreation is the engine's alone).
 
 Every task is safe to run twice or on several workers at once: work is claimed with a conditional
 UPDATE (`filter(...).update(...)` that changes one row or none) before it is done.

@@ -30,6 +30,9 @@ from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from openai.types.realtime import RealtimeServerEvent
 from websockets.exceptions import ConnectionClosed
 
+from realtime.model_events import ModelEvent
+from realtime.model_events import parse as parse_model_event
+
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
@@ -75,11 +78,16 @@ class ConnectionLost(Exception):
 
 @dataclass
 class ServerEvent:
-    """A server event: its ``type``, the raw ``payload`` dict, and ``parsed`` (the openai model)."""
+    """A server event: its ``type``, the raw ``payload`` dict, ``event`` (the typed model event a
+    session acts on, None for the rest) and ``parsed`` (the openai model)."""
 
     type: str
     payload: dict[str, Any]
     _conn: AsyncRealtimeConnection | None = None
+
+    @property
+    def event(self) -> ModelEvent | None:
+        return parse_model_event(self.payload)
 
     @property
     def parsed(self) -> RealtimeServerEvent:
