@@ -9,6 +9,9 @@ a reconnect there opens a fresh server session behind our back (no instructions,
 conversation), while the engine must restore the current agent and the context and know the gap.
 ``CallSession`` does recreation itself; this class reports a close (code, reason) and stops.
 
+Each received event carries its typed model event (``ServerEvent.event``, see
+``realtime.model_events``): the session acts on those, never on the wire's dicts.
+
 Every client shares one TLS context (`async_client`): building one loads the CA bundle, a few
 hundred milliseconds of CPU on the event loop that every other call of the process would wait for.
 """
