@@ -1,10 +1,11 @@
 """Typed model events: what the Realtime connection reports, with the wire format left behind.
 
 ``RealtimeConnection`` receives GA server events as JSON; ``parse`` turns the ones a call session
-acts on into the small frozen dataclasses below (one per meaning: the transcript and text forms
-of an assistant delta are one ``OutputTextDelta``, a function call finished through either of its
-two events is one ``FunctionCallDone``). Events a session ignores parse to ``None``; the raw
-payload stays available on ``ServerEvent`` for the protocol log.
+acts on into the small dataclasses below, one per meaning: the transcript and text forms of an
+assistant delta are one ``OutputTextDelta``, a function call finished through either of its two
+events is one ``FunctionCallDone``. Events a session ignores parse to ``None``; the raw payload
+stays available on ``ServerEvent`` for the protocol log. The events are read-only by convention
+(not frozen: that costs time on every audio delta).
 """
 
 from __future__ import annotations
@@ -15,19 +16,19 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ModelError:
     code: str
     message: str
     event_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SessionUpdated:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ItemAdded:
     """An item entered the server's conversation (created by us, by the VAD or by a response)."""
 
@@ -38,66 +39,66 @@ class ItemAdded:
     call_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ItemDeleted:
     item_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InputTranscriptDelta:
     item_id: str
     delta: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InputTranscriptDone:
     item_id: str
     transcript: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InputTranscriptFailed:
     item_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SpeechStarted:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SpeechStopped:
     audio_end_ms: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InputCommitted:
     item_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InputCleared:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DtmfReceived:
     digit: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IdleTimeout:
     item_id: str
     audio_start_ms: int
     audio_end_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResponseCreated:
     response_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AudioDelta:
     item_id: str
     content_index: int
@@ -105,7 +106,7 @@ class AudioDelta:
     base64: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutputTextDelta:
     """A piece of the assistant's words (its audio transcript, or text in a text session)."""
 
@@ -113,20 +114,20 @@ class OutputTextDelta:
     delta: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutputTextDone:
     item_id: str
     text: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FunctionCallDone:
     call_id: str
     name: str
     arguments: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResponseDone:
     response_id: str
     status: str | None
