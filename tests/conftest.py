@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from bench.stack import RAISED_RATE_LIMITS
+
 
 @pytest.fixture(autouse=True)
 def _worker_quiet_before_flush(request: pytest.FixtureRequest) -> Iterator[None]:
@@ -25,5 +27,5 @@ def _worker_quiet_before_flush(request: pytest.FixtureRequest) -> Iterator[None]
 def _phone_rate_limits_out_of_the_way(settings: Any) -> None:
     """The whole suite calls in from a few test numbers within minutes; the limits' own tests
     (tests/calls/test_twilio_voice_replay.py) set them low again."""
-    settings.TWILIO_VOICE_CALLER_RATE_LIMIT = 100_000
-    settings.TWILIO_VOICE_RATE_LIMIT = 100_000
+    for name, value in RAISED_RATE_LIMITS.items():
+        setattr(settings, name, value)
