@@ -356,9 +356,9 @@ def decode_float(data: bytes, fmt: str | dict[str, Any] | None) -> Float32Array:
     return pcm16_to_float32(decode_to_pcm16(data, fmt)[0])
 
 
-def encode_float(samples: Float32Array, fmt: str | dict[str, Any] | None) -> bytes:
+def encode_float(samples: npt.NDArray[np.floating[Any]], fmt: str | dict[str, Any] | None) -> bytes:
     """Float samples in [-1, 1] at the format's own rate to bytes in ``fmt``."""
-    return encode_pcm16(float32_to_pcm16(samples), fmt)
+    return encode_pcm16(float32_to_pcm16(np.asarray(samples, dtype=np.float32)), fmt)
 
 
 def tone(ms: int, fmt: str, *, frequency: float = 220.0, amplitude: float = 0.1) -> bytes:
@@ -373,7 +373,7 @@ def silence(ms: int, fmt: str) -> bytes:
     return tone(ms, fmt, amplitude=0.0)
 
 
-def rms(samples: Float32Array) -> float:
+def rms(samples: npt.NDArray[np.floating[Any]]) -> float:
     if samples.size == 0:
         return 0.0
     return float(np.sqrt(np.mean(np.square(samples.astype(np.float64)))))
