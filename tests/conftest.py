@@ -29,3 +29,15 @@ def _phone_rate_limits_out_of_the_way(settings: Any) -> None:
     (tests/calls/test_twilio_voice_replay.py) set them low again."""
     for name, value in RAISED_RATE_LIMITS.items():
         setattr(settings, name, value)
+
+
+@pytest.fixture
+def supervisor(django_user_model: Any) -> Any:
+    """A staff user: what the dashboard and the audit call a supervisor."""
+    return django_user_model.objects.create_user("sam", password="watch-the-calls-123", is_staff=True)
+
+
+@pytest.fixture
+def outsider(django_user_model: Any) -> Any:
+    """A signed-in user who is not staff."""
+    return django_user_model.objects.create_user("olly", password="just-an-operator-123")
