@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from calls import actions
 from calls.models import Call, Summary, TranscriptItem
+from realtime.context import transcript_lines
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +64,9 @@ class EscalationWebhookFailed(Exception):
 
 
 def _transcript_text(turns: list[dict[str, Any]]) -> str:
-    lines = []
-    for turn in turns:
-        who = "Caller" if turn.get("role") == "user" else f"Agent ({turn.get('agent') or 'agent'})"
-        text = str(turn.get("text") or "").strip()
-        if text:
-            lines.append(f"{who}: {text}")
-    return "\n".join(lines)
+    """The transcript as the summariser model reads it, in the engine's extractive summary's words."""
+    rows = [(str(t.get("role") or ""), str(t.get("agent") or ""), str(t.get("text") or "")) for t in turns]
+    return "\n".join(transcript_lines(rows))
 
 
 def _supervisor_text(instructions: str, text: str, *, schema: dict[str, Any] | None = None) -> str:
