@@ -71,10 +71,15 @@ __all__ = ["CallSession", "EngineConfig", "ToolRunner"]
 
 def __getattr__(name: str) -> Any:
     # Lazy: `realtime.spec` and `realtime.server` must not pull the engine (and openai) in.
+    found: Any
     if name == "CallSession":
-        from realtime.session import CallSession as found
+        from realtime.session import CallSession
+
+        found = CallSession
     elif name == "ToolRunner":
-        from realtime.tools import ToolRunner as found
+        from realtime.tools import ToolRunner
+
+        found = ToolRunner
     else:
         raise AttributeError(name)
     globals()[name] = found  # imported once: later look-ups skip this function
