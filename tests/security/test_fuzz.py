@@ -54,6 +54,7 @@ TOKEN_SLOT = "stream-token-goes-here"
 # test run (the fuzzing client, daphne and the good call's own process share the two cores): the
 # bound on the largest gap only says the call never stalls, until the cause of those gaps is found.
 P99_GAP_MS = 100.0
+GOOD_CALL_MIN_S = 13.0
 MAX_GAP_MS = 1000.0
 FUZZ = settings(max_examples=20, derandomize=True, database=None, deadline=None, phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck))
@@ -352,6 +353,9 @@ def run_fuzz(server: DaphneServer, peer: Peer, caller: Any, staff: Any, ended_ca
               f"{cpu_seconds(server.proc.pid) - cpu:.1f} s, ended at {time.time():.2f}, load {os.getloadavg()[0]:.1f}")
         assert server.proc.poll() is None, f"daphne died during {target.__name__}:\n{server.output()}"
 
+    # The good call runs for at least GOOD_CALL_MIN_S (a faster server fuzzes in less time, and
+    # an agent turn takes about 3 s): long enough for the turns it is checked on.
+    time.sleep(max(0.0, started_at + GOOD_CALL_MIN_S - time.monotonic()))
     peer.write("stop")
     result = peer.read()
     fuzz_seconds = time.monotonic() - started_at
