@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 
 from bench.stack import RAISED_RATE_LIMITS
+
+# Tests close database connections after each use (as DB_CONN_MAX_AGE=0): a connection kept by a
+# thread or a child process would hold the test database when it is dropped at the end.
+os.environ["DB_CONN_MAX_AGE"] = "0"
+for _database in django_settings.DATABASES.values():
+    _database["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +37,14 @@ def _phone_rate_limits_out_of_the_way(settings: Any) -> None:
     (tests/calls/test_twilio_voice_replay.py) set them low again."""
     for name, value in RAISED_RATE_LIMITS.items():
         setattr(settings, name, value)
+
+
+@pytest.fixture(autouse=True)
+def _call_capacity_out_of_the_way(settings: Any) -> None:
+    """The default capacity is what one worker of a small shared machine carries at p99 < 20 ms
+    (README "Measured"); tests of other things run more calls in their one process, and the
+    admission tests (tests/calls/test_admission.py) set their own."""
+    settings.CALL_CAPACITY_PER_WORKER = 0
 
 
 @pytest.fixture
