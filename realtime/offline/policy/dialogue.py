@@ -317,7 +317,7 @@ class DialoguePolicy:
     ) -> _Tool | None:
         wanted = set()
         for param in missing:
-            wanted |= set(tokens(param)) - {"number", "code", "name"}
+            wanted |= set(tokens(param)) - set(tokens("number code name"))
         for other in st.tools:
             if other is tool or other.name in done or other.is_transfer or other.is_escalation:
                 continue

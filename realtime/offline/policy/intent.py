@@ -14,6 +14,11 @@ STRONG = 2.5
 
 WEAK = 1.0
 
+MARGIN = 2.0
+MARGIN_FLOOR = 1.0
+"""A weaker match still wins when it scores at least ``MARGIN`` times any other tool (and at least
+``MARGIN_FLOOR``); a tie between tools that share the caller's words is no match (the agent asks)."""
+
 
 """In text mode (a supervisor that is asked because facts are needed) a weaker match will do."""
 
@@ -92,13 +97,26 @@ def best_tool(
     before = {t for i, t in st.window if i < st.segment_start}
     recent = " ".join(t for t in texts if t not in before)
     threshold = WEAK if st.text_mode else STRONG
+    runner_up = 0.0
     for tool in st.tools:
         if tool.name in exclude:
             continue
         score = tool_score(st, tool, recent if tool.is_transfer else joined, name_only=name_only)
-        if score >= threshold and (best is None or (score, -tool.index) > best):
+        if best is None or (score, -tool.index) > best:
+            if best is not None:
+                runner_up = max(runner_up, best[0])
             best, chosen = (score, -tool.index), tool
-    return chosen
+        else:
+            runner_up = max(runner_up, score)
+    if best is None or chosen is None:
+        return None
+    score = best[0]
+    if score >= threshold:
+        return chosen
+    # a clear winner that is not strong on its own: the words point to one tool and not the others
+    if score >= MARGIN_FLOOR and score >= MARGIN * runner_up:
+        return chosen
+    return None
 
 
 def catch_all_tool(st: _State, text: str, done: set[str]) -> _Tool | None:
