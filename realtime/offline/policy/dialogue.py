@@ -29,6 +29,7 @@ from realtime.offline.policy.arguments import (
 from realtime.offline.policy.intent import (
     _CLOSING_RE,
     _QUESTION_PARAM,
+    INFO_QUESTION,
     _is_small_talk,
     _State,
     best_tool,
@@ -66,6 +67,10 @@ from realtime.offline.policy.wording import (
 )
 
 _GREETING_WORDS = re.compile(r"^\W*(hi|hello|hey|good (morning|afternoon|evening))\b", re.IGNORECASE)
+_ASKS_BACK = re.compile(
+    r"^(\W*(i told you|like i said),?\s*)?(has|have|is|are|was|were|do|does|did|can|could|will|would|where|what|when|why|how|which|who)\b.*\?\W*$",
+    re.IGNORECASE | re.DOTALL,
+)
 _CONFIRM = re.compile(r"\bconfirm\b[^.]*\b(caller|customer|user|first)\b", re.IGNORECASE)
 
 
@@ -394,6 +399,8 @@ class DialoguePolicy:
             return self._summary(st, intent)
         if kind == "long":
             return self._explanation(st, tool, name, schema, window) or intent
+        if changes_data(tool) and any(INFO_QUESTION.match(t) for t in window):
+            return None  # words of a question ("has it been sent out yet?") are no value to change data with
         return _residual_phrase(intent, tool, schema) or None
 
     def _extract_value(
@@ -553,7 +560,10 @@ class DialoguePolicy:
                 question = ""
             elif t.kind == "user" and question:
                 asked = [n for n, schema in tool.properties.items() if _label(n, schema).lower() in question]
-                if len(asked) == 1 and not _CLOSING_RE.match(t.text) and match_bool(t.text) is None:
+                if len(asked) == 1 and not _CLOSING_RE.match(t.text) and match_bool(t.text) is None and not (
+                    _param_kind(asked[0], tool.properties[asked[0]]) in _FREE_TEXT and _ASKS_BACK.match(t.text.strip())
+                ):
+                    # a question back ("has it been sent out yet?") is not the value asked for
                     words = _answer_words(normalize_numbers(t.text), _label(asked[0], tool.properties[asked[0]]))
                     if words:
                         out[asked[0]] = (i, words)
