@@ -71,6 +71,7 @@ _ASKS_BACK = re.compile(
     r"^(\W*(i told you|like i said),?\s*)?(has|have|is|are|was|were|do|does|did|can|could|will|would|where|what|when|why|how|which|who)\b.*\?\W*$",
     re.IGNORECASE | re.DOTALL,
 )
+_FALLBACK_LEADS = ("I'm sorry, I didn't catch that.", "Sorry, I'm not sure which", "Let's try it another way.", "Sorry, I still didn't follow.")
 _CONFIRM = re.compile(r"\bconfirm\b[^.]*\b(caller|customer|user|first)\b", re.IGNORECASE)
 
 
@@ -350,6 +351,13 @@ class DialoguePolicy:
                 args[name] = value
             elif name in tool.required:
                 missing.append(name)
+        # a number read for one detail is not also another's (a customer number is no quantity)
+        taken = {re.sub(r"\D", "", v) for v in args.values() if isinstance(v, str)} - {""}
+        for name in [n for n, v in args.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]:
+            if re.sub(r"\D", "", str(args[name])) in taken:
+                del args[name]
+                if name in tool.required:
+                    missing.append(name)
         return args, missing
 
     def _fresh_after(self, st: _State, tool: _Tool) -> int:
@@ -631,9 +639,20 @@ class DialoguePolicy:
         abilities = [
             _ability(t) for t in st.tools if not t.is_transfer and not _END_CALL.match(t.name)
         ]
+        # asked before in this task: other words, not the same line again
+        times = sum(
+            1 for i, t in enumerate(st.turns)
+            if t.kind == "assistant" and t.text.startswith(_FALLBACK_LEADS) and i >= (st.window[0][0] if st.window else 0)
+        )
         if abilities:
-            return f"I'm sorry, I didn't catch that. I can {_or_join(abilities)}. What would you like to do?"
-        return "I'm sorry, I didn't catch that. Could you say that again?"
+            if times == 0:
+                return f"I'm sorry, I didn't catch that. I can {_or_join(abilities)}. What would you like to do?"
+            if times == 1:
+                return f"Sorry, I'm not sure which you need. Would you like me to {_or_join(abilities)}?"
+            return f"Let's try it another way. Please say just one of these: {_or_join(abilities)}."
+        if times == 0:
+            return "I'm sorry, I didn't catch that. Could you say that again?"
+        return "Sorry, I still didn't follow. Could you tell me in a few words what you need?"
 
     def _call_id(self, st: _State, name: str, args: dict[str, Any]) -> str:
         seed = json.dumps(
