@@ -248,11 +248,61 @@ def pattern_candidates(pattern: str, text: str) -> list[str]:
             tried.append(prefix + run)
         if run.startswith("1") and len(run) == 11:
             tried.append(run[1:])
+    tried.extend(spelled_codes(clean))
     out: list[str] = []
     for value in tried:
         value = value.strip(".,")
         if rx.search(value) and value not in out:
             out.append(value)
+    return out
+
+
+_NATO = {
+    w: w[0].upper()
+    for w in "alpha alfa bravo charlie delta echo foxtrot golf hotel india juliet juliett kilo lima mike "
+    "november oscar papa quebec romeo sierra tango uniform victor whiskey whisky xray yankee zulu".split()
+}
+_CODE_PART = re.compile(r"[A-Za-z]+|\d+")
+
+
+def spelled_codes(text: str) -> list[str]:
+    """Identifiers spelled out a character (or a digit group) at a time, as a recogniser writes
+    them ("N W 1 2 3 4 5 6" -> "NW123456", "K 7 Q 2 X 9", "bravo 4 4 0 2"): every run of single
+    letters, NATO words and digit groups, joined and upper-cased, longest first (a caller may
+    start with "I" or "a", so shorter runs inside it are tried too)."""
+    runs: list[list[str]] = [[]]
+    for m in re.finditer(r"[A-Za-z]+|\d+|[^A-Za-z\d]+", text):
+        part = m.group(0)
+        if m.start() > 0 and text[m.start() - 1] in "'’" or part in ("a", "I"):
+            runs.append([])  # "it's", "don't"; the article "a" and the pronoun "I"
+            continue
+        if _CODE_PART.fullmatch(part):
+            low = part.lower()
+            if part.isdigit():
+                runs[-1].append(part)
+                continue
+            if len(part) == 1:
+                runs[-1].append(part.upper())
+                continue
+            if low in _NATO:
+                runs[-1].append(_NATO[low])
+                continue
+            runs.append([])
+        elif re.fullmatch(r"[\s,.\-]+", part) is None:
+            runs.append([])
+    out: list[str] = []
+    for run in runs:
+        if len(run) < 2:
+            continue
+        # the longest first; of equal length, the one ending where the caller stopped
+        spans = sorted(
+            ((i, j) for i in range(len(run)) for j in range(i + 2, len(run) + 1)),
+            key=lambda ij: (ij[0] - ij[1], ij[1] != len(run), -ij[0]),
+        )
+        for i, j in spans:
+            code = "".join(run[i:j])
+            if code not in out:
+                out.append(code)
     return out
 
 
