@@ -133,7 +133,7 @@ def normalize_numbers(text: str) -> str:
         flags=re.IGNORECASE,
     )
     text = re.sub(
-        rf"\b(?:the\s+)?({_SPOKEN_DAY})\s+(?:of\s+)?({_MONTH_RE})\b",
+        rf"\b(?:the\s+)?({_SPOKEN_DAY})\s+(?:(?:of|on|off|a)\s+)?({_MONTH_RE})\b",  # "of" as heard: "on", "off", "a"
         lambda m: f"{_ordinal_value(m.group(1))} {m.group(2)}",
         text,
         flags=re.IGNORECASE,
@@ -155,7 +155,8 @@ def normalize_numbers(text: str) -> str:
 # --- dates -------------------------------------------------------------------------------------
 
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
-_YEAR = r"(\d{4}|\d{2})"
+_YEAR = r"(\d{3}0,?\s+[1-9](?![\d:]|\s*(?:st|nd|rd|th|am|pm|a\.m|p\.m)\b)|(?:19|20)\s+\d{2}(?!\d)|\d{4}|\d{2})"
+"""A year, also as a recogniser splits a spoken one: "2020, 7" or "20 27" for "twenty twenty-seven"."""
 _DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b"), "ymd"),
     (re.compile(rf"\b({_MONTH_RE})\.?\s+{_DAY},?\s+(?:of\s+)?{_YEAR}\b", re.IGNORECASE), "mdy_name"),
@@ -166,6 +167,9 @@ _DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 
 
 def _full_year(y: str) -> int:
+    parts = re.findall(r"\d+", y)
+    if len(parts) == 2:  # "2020, 7" -> 2027; "20 27" -> 2027
+        y = parts[0][:3] + parts[1] if len(parts[0]) == 4 else parts[0] + parts[1]
     value = int(y)
     if len(y) == 2:
         value += 1900 if value > 30 else 2000
@@ -259,8 +263,7 @@ def pattern_candidates(pattern: str, text: str) -> list[str]:
 
 _NATO = {
     w: w[0].upper()
-    for w in "alpha alfa bravo charlie delta echo foxtrot golf hotel india juliet juliett kilo lima mike "
-    "november oscar papa quebec romeo sierra tango uniform victor whiskey whisky xray yankee zulu".split()
+    for w in ["alpha", "alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "juliett", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey", "whisky", "xray", "yankee", "zulu"]
 }
 _CODE_PART = re.compile(r"[A-Za-z]+|\d+")
 
@@ -268,8 +271,8 @@ _CODE_PART = re.compile(r"[A-Za-z]+|\d+")
 def spelled_codes(text: str) -> list[str]:
     """Identifiers spelled out a character (or a digit group) at a time, as a recogniser writes
     them ("N W 1 2 3 4 5 6" -> "NW123456", "K 7 Q 2 X 9", "bravo 4 4 0 2"): every run of single
-    letters, NATO words and digit groups, joined and upper-cased, longest first (a caller may
-    start with "I" or "a", so shorter runs inside it are tried too)."""
+    letters, NATO words and digit groups holding a letter, joined and upper-cased, the whole run
+    first."""
     runs: list[list[str]] = [[]]
     for m in re.finditer(r"[A-Za-z]+|\d+|[^A-Za-z\d]+", text):
         part = m.group(0)
@@ -292,16 +295,11 @@ def spelled_codes(text: str) -> list[str]:
             runs.append([])
     out: list[str] = []
     for run in runs:
-        if len(run) < 2:
-            continue
-        # the longest first; of equal length, the one ending where the caller stopped
-        spans = sorted(
-            ((i, j) for i in range(len(run)) for j in range(i + 2, len(run) + 1)),
-            key=lambda ij: (ij[0] - ij[1], ij[1] != len(run), -ij[0]),
-        )
-        for i, j in spans:
-            code = "".join(run[i:j])
-            if code not in out:
+        # the whole run, then without its first characters (a stray word before the code); a
+        # run of digits alone is read as digits elsewhere, and no digits are cut from its end
+        for i in range(len(run) - 1):
+            code = "".join(run[i:])
+            if re.search(r"[A-Z]", code) and code not in out:
                 out.append(code)
     return out
 
@@ -312,7 +310,17 @@ _DIGITISH_TOKEN = re.compile(r"\b(?=[0-9Oo]*\d)(?=[0-9]*[Oo])[0-9Oo]+\b")
 _THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)")
 _MULTIPLIED_DIGIT = re.compile(r"\b(double|triple)[\s-]+(\d)", re.IGNORECASE)
 _GROUP_COMMA = re.compile(r"(?<=\d),\s*(?=\d)")
-DIGIT_HOMOPHONES = {"oh": "0", "o": "0", "to": "2", "too": "2", "for": "4", "fore": "4", "won": "1", "ate": "8"}
+DIGIT_HOMOPHONES = {
+    "oh": "0", "o": "0", "to": "2", "too": "2", "for": "4", "fore": "4", "won": "1", "ate": "8",
+    "free": "3", "tree": "3",
+}
+_LABEL_NUMBER = re.compile(
+    r"\b(?:(?:the\s+)?(?:last|first|final)\s+(?:4|four|3|three|5|five|6|six|2|two)(?:\s+digits?)?(?:\s+(?:are|is))?"
+    r"|\d+-digits?|(?:four|five|six|seven|eight|nine|ten)-digits?)\b[,:]?",
+    re.IGNORECASE,
+)
+"""A number that is part of a detail's name ("the last four are ...", "my five-digit number"),
+not of its value: said back by a caller before the digits."""
 _HOMOPHONE_BEFORE = re.compile(
     rf"\b({'|'.join(DIGIT_HOMOPHONES)})[\s-]+(?=\d)", re.IGNORECASE
 )
@@ -332,6 +340,7 @@ def spoken_digits(text: str, *, expand: bool = True) -> str:
     def multiplied(m: re.Match[str]) -> str:
         return m.group(2) * (MULTIPLIERS[m.group(1).lower()] if expand else 1)
 
+    text = _LABEL_NUMBER.sub(" ", text)
     text = _MULTIPLIED_DIGIT.sub(multiplied, text)
     text = normalize_numbers(text)
     text = _DIGITISH_TOKEN.sub(lambda m: m.group(0).replace("O", "0").replace("o", "0"), text)
@@ -350,7 +359,9 @@ def digit_readings(text: str) -> list[str]:
     out: list[str] = []
     for expand in (True, False):
         first = spoken_digits(text, expand=expand)
-        second = _HOMOPHONE_BEFORE.sub(lambda m: DIGIT_HOMOPHONES[m.group(1).lower()] + " ", first)
+        second = first
+        for _ in range(3):  # "free free 8 1": each homophone next to a digit, right to left
+            second = _HOMOPHONE_BEFORE.sub(lambda m: DIGIT_HOMOPHONES[m.group(1).lower()] + " ", second)
         second = _HOMOPHONE_AFTER.sub(lambda m: m.group(1) + DIGIT_HOMOPHONES[m.group(2).lower()], second)
         out.extend(r for r in (first, second) if r not in out)
     # digits a recogniser wrote one by one with dots or dashes between them ("4. 4. 7. 1.")

@@ -164,7 +164,11 @@ class DialoguePolicy:
         if last.kind == "user":
             small_talk = _is_small_talk(last.text) and match_bool(last.text) is None
             # an answer without words to a pending question ("It's 4821-6.") is an answer, not a hello
-            answering = bool(spoken) and spoken[-1].kind == "assistant" and "?" in spoken[-1].text and not _GREETING_WORDS.match(last.text)
+            # (a re-ask such as "Please tell me the order number." asks too, without a "?")
+            answering = (
+                bool(spoken) and spoken[-1].kind == "assistant" and not _GREETING_WORDS.match(last.text)
+                and ("?" in spoken[-1].text or bool(re.search(r"\b(please (tell|say)|say only)\b", spoken[-1].text, re.IGNORECASE)))
+            )
             if small_talk and not answering and not _CLOSING_RE.match(last.text) and not st.text_mode:
                 return PolicyResponse(text="Hello! How can I help you today?")
             return self._act(st, mode="user")
