@@ -240,8 +240,10 @@ def pattern_candidates(pattern: str, text: str) -> list[str]:
         return []
     clean = _blank(text, [span for _, span in find_dates(text)])
     tried: list[str] = []
-    for token in re.findall(r"[A-Za-z0-9+#][A-Za-z0-9_\-+#./]*[A-Za-z0-9]|[A-Za-z0-9]", clean):
-        tried.extend([token, token.upper()])
+    said = re.findall(r"[A-Za-z0-9+#][A-Za-z0-9_\-+#./]*[A-Za-z0-9]|[A-Za-z0-9]", clean)
+    tried.extend(said)
+    tried.extend(spelled_codes(clean))  # before whole words upper-cased ("tango 7 echo" is no "TANGO")
+    tried.extend(token.upper() for token in said)
     runs = [re.sub(r"\D", "", m.group(0)) for m in re.finditer(r"\d[\d\s\-]*\d|\d", clean)]
     runs += re.findall(r"\d+", clean)
     prefix_match = re.match(r"\^?((?:[A-Za-z_#]|\\-|-)+)", pattern)
@@ -252,7 +254,6 @@ def pattern_candidates(pattern: str, text: str) -> list[str]:
             tried.append(prefix + run)
         if run.startswith("1") and len(run) == 11:
             tried.append(run[1:])
-    tried.extend(spelled_codes(clean))
     out: list[str] = []
     for value in tried:
         value = value.strip(".,")
@@ -635,7 +636,8 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
                 return values[0]
         return None
     if kind == "number":
-        for written in find_numbers(text):
+        # digits said one by one ("7 2 0 1 8") are an identifier, not a count
+        for written in find_numbers(_DIGIT_BY_DIGIT.sub(" ", text)):
             value = float(written.replace(",", ""))
             number: int | float = int(value) if value.is_integer() else value
             if schema.get("type") == "integer" and not isinstance(number, int):
@@ -643,6 +645,9 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
             if _valid({k: schema[k] for k in ("minimum", "maximum") if k in schema}, number):
                 return number
     return None
+
+
+_DIGIT_BY_DIGIT = re.compile(r"(?<![\d.,])\d(?:[\s\-.]+\d(?![\d.,]\d)){2,}\b")
 
 
 def _enum_by_meaning(values: list[Any], text: str) -> Any | None:
@@ -672,7 +677,7 @@ def _residual_phrase(text: str, tool: _Tool, schema: dict[str, Any]) -> str:
         stem = _stem(low)
         if stem in examples:
             return word
-        if low in _STOP or stem in _STOP or stem in vocabulary:
+        if low in _STOP or stem in _STOP or stem in vocabulary or low.split("'")[0] in _STOP:  # "I'd", "we're"
             if runs[-1]:
                 runs.append([])
             continue

@@ -124,7 +124,7 @@ def best_tool(
         return None
     score = best[0]
     if score >= threshold:
-        return chosen
+        return chosen  # of strong matches that tie, the first tool (a check listed before its action)
     asking = any(INFO_QUESTION.match(t) for t in texts[-1:])
     # a clear winner that is not strong on its own: the words point to one tool and not the others
     # (one that changes data only on a strong match when the caller asks a question)

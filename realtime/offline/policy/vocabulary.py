@@ -62,7 +62,9 @@ def _stem(word: str) -> str:
     """The stem a word counts as (suffixes stripped, then synonyms, then :func:`_root`); the same
     on both sides."""
     w = _strip_suffix(word)
-    return _root(_SYNONYMS.get(w, w))
+    if w in _SYNONYMS:
+        return _root(_SYNONYMS[w])
+    return _root(_ROOT_SYNONYMS.get(_root(w), w))
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
@@ -84,6 +86,12 @@ for _concept, _members in _VOCABULARY["groups"].items():
 
 
 _PHRASES.sort(key=lambda pr: -len(pr[0].pattern))  # the longest phrase first
+
+
+_ROOT_SYNONYMS: dict[str, str] = {}
+"""The synonyms by root too, so other forms of a listed word count ("moved" as "move")."""
+for _word, _meaning in _SYNONYMS.items():
+    _ROOT_SYNONYMS.setdefault(_root(_word), _meaning)
 
 
 def scenario_phrases(instructions: str) -> list[tuple[re.Pattern[str], str]]:

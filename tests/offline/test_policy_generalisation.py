@@ -1,0 +1,103 @@
+"""What makes the policy work on scenarios it was not written for: a clear winner by margin, word
+forms that meet, questions for information kept off data-changing tools, numbers not read twice,
+spelled identifiers, split years and other words for a re-ask. Examples are the tests' own (not
+the evaluation sets')."""
+
+from __future__ import annotations
+
+from realtime.offline import hints
+from realtime.offline.policy import arguments, intent, items, vocabulary
+from realtime.offline.policy.dialogue import DialoguePolicy
+from tests.offline import toolsets as ts
+from tests.offline.test_policy_conversations import Call
+
+SHOP = "You are the order desk of Pine Hardware."
+SHOP_TOOLS = [
+    ts.fn("cancel_delivery", "Cancel a hardware delivery.", {"delivery_number": {"type": "string", "pattern": "^[0-9]{6}$", "description": "The six-digit delivery number"}}, ["delivery_number"]),
+    ts.fn("track_delivery", "Tell the caller where a hardware delivery is.", {"delivery_number": {"type": "string", "pattern": "^[0-9]{6}$", "description": "The six-digit delivery number"}}, ["delivery_number"]),
+]
+
+
+def _state(tools: list[dict], text_mode: bool = False) -> intent._State:
+    return DialoguePolicy()._state("", items.parse_tools(tools), [], text_mode)
+
+
+def test_word_forms_meet_on_both_sides() -> None:
+    assert vocabulary.tokens("moved") == vocabulary.tokens("move")
+    assert vocabulary.tokens("cancellation") == vocabulary.tokens("cancel")
+    assert vocabulary.tokens("immunisation") == vocabulary.tokens("vaccinated") == vocabulary.tokens("a booster")
+
+
+def test_a_tie_is_no_match_and_a_clear_winner_is() -> None:
+    st = _state(SHOP_TOOLS)
+    _cancel, track = st.tools
+    assert intent.best_tool(st, ["about the hardware"], set()) is None  # a weak word both tools share
+    assert intent.best_tool(st, ["where is my delivery?"], set()) is track
+
+
+def test_a_question_for_information_takes_the_read_only_tool() -> None:
+    st = _state(SHOP_TOOLS)
+    assert intent.INFO_QUESTION.match("Has my delivery been cancelled yet?")
+    assert not intent.INFO_QUESTION.match("Can you cancel my delivery?")
+    # "cancelled" names the data-changing tool, but the caller asks, so only a strong match counts
+    assert intent.best_tool(st, ["Has it been cancelled?"], set()) is None
+    assert intent.best_tool(st, ["Please cancel my delivery."], set()) is st.tools[0]
+
+
+def test_words_of_a_question_are_no_free_text_value_and_a_question_back_is_no_answer() -> None:
+    tools = [
+        ts.fn("reroute_box", "Send a box to a new address.", {"new_address": {"type": "string", "description": "The new address"}}, ["new_address"]),
+        ts.fn("get_box_status", "Tell the caller where the box is.", {}, []),
+    ]
+    call = Call("You are Boxline.", tools, {})
+    call.caller("I'd like to reroute a box.")
+    assert call.calls == [] and call.said[-1] == "Could you please tell me the new address?"
+    call.caller("Has it left the depot yet?")
+    assert call.calls == [] and "new address" in call.said[-1]
+
+
+def test_a_number_read_for_one_detail_is_not_another() -> None:
+    tools = [ts.fn("reorder_filters", "Place a repeat order of water filters.", {
+        "customer_number": {"type": "string", "pattern": "^[0-9]{5}$", "description": "The customer number"},
+        "packs": {"type": "integer", "minimum": 1, "description": "How many packs"},
+    }, ["customer_number", "packs"])]
+    call = Call("You are AquaPure.", tools, {})
+    call.caller("I need more water filters.")
+    call.caller("It's 7 2 0 1 8.")
+    # the digits are the customer number, not also 72018 or 7 packs (a count not said is the least)
+    assert call.calls == [("reorder_filters", {"customer_number": "72018", "packs": 1})]
+
+
+def test_identifiers_spelled_a_character_at_a_time() -> None:
+    def read(text: str, pattern: str) -> list[str]:
+        return [v for r in arguments.digit_readings(text) for v in arguments.pattern_candidates(pattern, r)]
+
+    assert read("It's Q R 5 5 0 1 9.", r"^[A-Z]{2}[0-9]{5}$") == ["QR55019"]
+    assert read("tango 7 echo 2 2", r"^[A-Z0-9]{5}$")[0] == "T7E22"
+    assert read("It's 3 3 8 1 7 2 0 0 5.", r"^[A-Z][0-9]{4}$") == []  # no letter: no code from digits alone
+    assert read("The last four are free free 2 6.", r"^[0-9]{4}$") == ["3326"]
+
+
+def test_years_split_by_the_recogniser_and_of_heard_as_on() -> None:
+    def date(text: str) -> list[str]:
+        return [d for d, _ in arguments.find_dates(arguments.normalize_numbers(text))]
+
+    assert date("On the 4th of August 2030, 1.") == ["2031-08-04"]
+    assert date("August 4, 20 31") == ["2031-08-04"]
+    assert date("the second on October 1990") == ["1990-10-02"]
+    assert date("August 4, 2030 at 1 pm") == ["2030-08-04"]
+
+
+def test_identifier_prompts_write_digits_one_by_one() -> None:
+    assert hints.spaced_digits("ORD-98765") == "ORD-9 8 7 6 5"
+    tools = [ts.fn("find_box", "Find a box.", {"box_id": {"type": "string", "pattern": r"^B\d{4}$", "description": "The box ID"}}, ["box_id"])]
+    prompt = hints.recognition_prompt("", tools, [ts.assistant("Could you please tell me the box ID?")])
+    assert "B9 8 7 6" in prompt
+
+
+def test_the_fallback_is_asked_in_other_words() -> None:
+    call = Call(SHOP, SHOP_TOOLS, {})
+    call.caller("My hardware delivery.")
+    call.caller("My hardware delivery.")
+    call.caller("My hardware delivery.")
+    assert call.calls == [] and len(set(call.said[-3:])) == 3
