@@ -101,3 +101,17 @@ def test_the_fallback_is_asked_in_other_words() -> None:
     call.caller("My hardware delivery.")
     call.caller("My hardware delivery.")
     assert call.calls == [] and len(set(call.said[-3:])) == 3
+
+
+def test_a_date_is_read_back_before_a_data_changing_call_and_a_no_takes_a_fresh_one() -> None:
+    tools = [ts.fn("book_tasting", "Book a wine tasting.", {"day": {"type": "string", "format": "date", "description": "The day of the tasting"}}, ["day"])]
+    call = Call("You are Vine Hill Cellars.", tools, {})
+    call.caller("I'd like to book a tasting.")
+    call.caller("August 4, 2020.")  # the recogniser dropped the end of the year
+    assert call.calls == [] and "2020" in call.said[-1] and call.said[-1].endswith("Shall I book the tasting?")
+    call.caller("No, that's not right.")
+    assert call.calls == [] and "day of the tasting" in call.said[-1]
+    call.caller("August 4, 2031.")
+    assert call.calls == [] and "2031" in call.said[-1]
+    call.caller("Yes.")
+    assert call.calls == [("book_tasting", {"day": "2031-08-04"})]

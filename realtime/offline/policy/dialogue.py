@@ -71,6 +71,8 @@ _ASKS_BACK = re.compile(
     r"^(\W*(i told you|like i said),?\s*)?(has|have|is|are|was|were|do|does|did|can|could|will|would|where|what|when|why|how|which|who)\b.*\?\W*$",
     re.IGNORECASE | re.DOTALL,
 )
+_READ_BACK = ("short", "date")
+"""Kinds of value read back before a data-changing call: short free text, and dates."""
 _FALLBACK_LEADS = ("I'm sorry, I didn't catch that.", "Sorry, I'm not sure which", "Let's try it another way.", "Sorry, I still didn't follow.")
 _CONFIRM = re.compile(r"\bconfirm\b[^.]*\b(caller|customer|user|first)\b", re.IGNORECASE)
 
@@ -272,7 +274,7 @@ class DialoguePolicy:
             if answer is None:
                 return PolicyResponse(text=_join(preface, question))
             if answer is False and readback:
-                loose = [n for n in args if _param_kind(n, tool.properties[n]) == "short"]
+                loose = [n for n in args if _param_kind(n, tool.properties[n]) in _READ_BACK]
                 labels = _and_join([_label(n, tool.properties[n]) for n in loose])
                 return PolicyResponse(text=f"I'm sorry about that. Could you please tell me {labels} again?")
             if answer is False:
@@ -377,13 +379,15 @@ class DialoguePolicy:
         self, st: _State, tool: _Tool, name: str, schema: dict[str, Any], required: bool
     ) -> Any:
         fresh = self._fresh_after(st, tool)
+        kind = _param_kind(name, schema)
+        if kind == "date" and changes_data(tool):
+            fresh = max(fresh, self._declined_at(st, tool))  # after a "no" to its read-back, a fresh date
         window = [text for i, text in reversed(st.window) if i > fresh]
         everything = [
             normalize_numbers(t.text)
             for i, t in reversed(list(enumerate(st.turns)))
             if t.kind == "user" and i > fresh
         ]
-        kind = _param_kind(name, schema)
         if kind in ("long", "short", "summary"):
             return _fit_length(self._extract_text(st, tool, name, schema, required, kind, window), schema)
         return self._extract_value(st, tool, name, schema, required, kind, window, everything)
@@ -557,8 +561,9 @@ class DialoguePolicy:
             return False
         # a short value picked out of a sentence may be the wrong words ("address: large
         # pepperoni"); a long one (a reason, a description, a summary) is the caller's own
-        # statement, kept whole, and is not read back
-        return any(_param_kind(n, tool.properties[n]) == "short" for n in args if n in tool.properties)
+        # statement, kept whole, and is not read back. A date is typed but easily misheard (a
+        # recogniser drops the end of "twenty twenty-seven"): it is read back too
+        return any(_param_kind(n, tool.properties[n]) in _READ_BACK for n in args if n in tool.properties)
 
     def _answers(self, st: _State, tool: _Tool) -> dict[str, tuple[int, str]]:
         """What the caller said in answer to a question about one of ``tool``'s parameters alone:
