@@ -64,8 +64,10 @@ def test_a_number_read_for_one_detail_is_not_another() -> None:
     call = Call("You are AquaPure.", tools, {})
     call.caller("I need more water filters.")
     call.caller("It's 7 2 0 1 8.")
-    # the digits are the customer number, not also 72018 or 7 packs (a count not said is the least)
-    assert call.calls == [("reorder_filters", {"customer_number": "72018", "packs": 1})]
+    # the digits are the customer number, not also 72018 or 7 packs; "more" says no count: asked
+    assert call.calls == [] and "how many packs" in call.said[-1].lower()
+    call.caller("Three packs.")
+    assert call.calls == [("reorder_filters", {"customer_number": "72018", "packs": 3})]
 
 
 def test_identifiers_spelled_a_character_at_a_time() -> None:
@@ -115,3 +117,18 @@ def test_a_date_is_read_back_before_a_data_changing_call_and_a_no_takes_a_fresh_
     assert call.calls == [] and "2031" in call.said[-1]
     call.caller("Yes.")
     assert call.calls == [("book_tasting", {"day": "2031-08-04"})]
+
+
+def test_pieces_of_a_misheard_identifier_are_no_count_and_not_right_is_a_no() -> None:
+    tools = [ts.fn("pause_plan", "Pause a meal plan.", {
+        "plan_id": {"type": "string", "pattern": "^[0-9]{6}$", "description": "The six-digit plan ID"},
+        "weeks": {"type": "integer", "minimum": 1, "maximum": 8, "description": "How many weeks to pause"},
+    }, ["plan_id", "weeks"])]
+    call = Call("You are FreshBox.", tools, {})
+    call.caller("Please pause my meal plan for three weeks.")
+    call.caller("It's 524 1.")  # a misheard ID: its pieces ("1") are not the weeks
+    assert call.calls == []
+    call.caller("5 2 4 1 7 7.")
+    assert call.calls == [("pause_plan", {"plan_id": "524177", "weeks": 3})]
+    assert arguments.match_bool("So, that's not right.") is False  # "No," heard as "So,"
+    assert arguments.match_bool("It is the wrong size.") is None

@@ -421,7 +421,11 @@ def match_enum(values: list[Any], text: str) -> Any | None:
 
 
 _YES = re.compile(r"\b(yes|yeah|yep|sure|correct|right|ok|okay|please do|go ahead|absolutely)\b")
-_NO = re.compile(r"\b(no|nope|don't|do not|not really|never mind|cancel)\b")
+_NO = re.compile(
+    r"\b(no|nope|don't|do not|not really|never mind|cancel|"
+    r"(?:is|isn'?t|'s|was|that'?s)?\s*not (?:right|correct|it|what i said|quite))\b"
+)
+"""A no, also without the word "no" ("that's not right": a recogniser may hear the "No," as "So,")."""
 
 
 def match_bool(text: str) -> bool | None:

@@ -71,6 +71,8 @@ _ASKS_BACK = re.compile(
     r"^(\W*(i told you|like i said),?\s*)?(has|have|is|are|was|were|do|does|did|can|could|will|would|where|what|when|why|how|which|who)\b.*\?\W*$",
     re.IGNORECASE | re.DOTALL,
 )
+_ONE_THING = re.compile(r"\b(a|an|one|the|this|that)\s+(?!(few|couple|lot|bunch|number|pair)\b)[a-z][a-z-]+", re.IGNORECASE)
+_SOME = re.compile(r"\b(more|some|several|few|couple|supply|supplies|lots?|bunch|plenty|boxes|packs|cases|stock|running (out|low)|almost out)\b", re.IGNORECASE)
 _READ_BACK = ("short", "date")
 """Kinds of value read back before a data-changing call: short free text, and dates."""
 _FALLBACK_LEADS = ("I'm sorry, I didn't catch that.", "Sorry, I'm not sure which", "Let's try it another way.", "Sorry, I still didn't follow.")
@@ -382,11 +384,12 @@ class DialoguePolicy:
         kind = _param_kind(name, schema)
         if kind == "date" and changes_data(tool):
             fresh = max(fresh, self._declined_at(st, tool))  # after a "no" to its read-back, a fresh date
-        window = [text for i, text in reversed(st.window) if i > fresh]
+        others = self._answered_others(st, tool, name) if kind == "number" else set()
+        window = [text for i, text in reversed(st.window) if i > fresh and i not in others]
         everything = [
             normalize_numbers(t.text)
             for i, t in reversed(list(enumerate(st.turns)))
-            if t.kind == "user" and i > fresh
+            if t.kind == "user" and i > fresh and i not in others
         ]
         if kind in ("long", "short", "summary"):
             return _fit_length(self._extract_text(st, tool, name, schema, required, kind, window), schema)
@@ -434,8 +437,9 @@ class DialoguePolicy:
                 value = value if str(value).lower() in text.lower() else None
             if value is not None:
                 return value
-        if quantity and required and window:
-            # "add the headphones": one of them (or the least the schema allows)
+        if quantity and required and window and any(_ONE_THING.search(t) for t in window) and not any(_SOME.search(t) for t in window):
+            # "add the headphones": one of them (or the least the schema allows); "more lenses",
+            # "another supply" say no count: it is asked
             least = schema.get("minimum")
             return max(1, int(least)) if isinstance(least, (int, float)) else 1
         failed = {t.call_id for t in st.turns if t.kind == "output" and not t.ok}
@@ -584,6 +588,23 @@ class DialoguePolicy:
                     words = _answer_words(normalize_numbers(t.text), _label(asked[0], tool.properties[asked[0]]))
                     if words:
                         out[asked[0]] = (i, words)
+                question = ""
+        return out
+
+    def _answered_others(self, st: _State, tool: _Tool, name: str) -> set[int]:
+        """Turns that answer a question about other details of ``tool`` and not ``name``: their
+        numbers are those details' (the pieces of a misheard member ID are no month count)."""
+        out: set[int] = set()
+        question = ""
+        for i, t in enumerate(st.turns):
+            if t.kind == "assistant":
+                question = t.text.lower()
+            elif t.kind in ("call", "output"):
+                question = ""
+            elif t.kind == "user" and question:
+                asked = {n for n, schema in tool.properties.items() if _label(n, schema).lower() in question}
+                if asked and name not in asked:
+                    out.add(i)
                 question = ""
         return out
 
