@@ -132,3 +132,14 @@ def test_pieces_of_a_misheard_identifier_are_no_count_and_not_right_is_a_no() ->
     assert call.calls == [("pause_plan", {"plan_id": "524177", "weeks": 3})]
     assert arguments.match_bool("So, that's not right.") is False  # "No," heard as "So,"
     assert arguments.match_bool("It is the wrong size.") is None
+
+
+def test_a_misheard_option_by_its_sound_and_questions_address_the_caller() -> None:
+    from realtime.offline.policy.wording import _label
+
+    assert arguments.enum_by_sound(["uptown", "lakeside", "harbour"], "The harbor one.") == "harbour"
+    assert arguments.enum_by_sound(["uptown", "lakeside", "harbour"], "The lakes tide one.") == "lakeside"
+    assert arguments.enum_by_sound(["gold", "silver"], "the golden one") is None  # too short to tell
+    assert arguments.enum_by_sound(["lakeside", "lakefront"], "the lake one") is None  # not one value
+    assert _label("pickup", {"description": "The branch where the customer will pick it up"}) == "the branch where you will pick it up"
+    assert _label("n", {"description": "The seven-digit customer number"}) == "the seven-digit customer number"

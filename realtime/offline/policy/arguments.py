@@ -6,6 +6,7 @@ schema, and which tools change data. Pure text processing: the same words give t
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from typing import Any
@@ -608,7 +609,8 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
     a recogniser writes spoken ones (see :func:`entities.digit_readings`)."""
     pattern = schema.get("pattern") if isinstance(schema.get("pattern"), str) else None
     if kind == "enum":
-        return match_enum(list(schema["enum"]), text) or _enum_by_meaning(list(schema["enum"]), text)
+        values = list(schema["enum"])
+        return match_enum(values, text) or _enum_by_meaning(values, text) or enum_by_sound(values, text)
     if kind == "bool":
         return match_bool(text)
     if kind == "date":
@@ -652,6 +654,24 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
 
 
 _DIGIT_BY_DIGIT = re.compile(r"(?<![\d.,])\d(?:[\s\-.]+\d(?![\d.,]\d)){2,}\b")
+
+
+def enum_by_sound(values: list[Any], text: str) -> Any | None:
+    """The enum value a misheard word stands for ("river tag" -> "riverside", "premiums" ->
+    "premium"): a word of five letters or more that begins a value's word (or the other way
+    round), or spells it nearly alike (difflib ratio 0.8); only when exactly one value fits."""
+    heard = {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 5}
+    fits = []
+    for value in values:
+        if not isinstance(value, str):
+            continue
+        words = [w for w in re.split(r"[^a-z]+", value.lower()) if len(w) >= 5]
+        if any(
+            v.startswith(h) or h.startswith(v) or difflib.SequenceMatcher(None, h, v).ratio() >= 0.8
+            for h in heard for v in words
+        ):
+            fits.append(value)
+    return fits[0] if len(fits) == 1 else None
 
 
 def _enum_by_meaning(values: list[Any], text: str) -> Any | None:
