@@ -7,7 +7,7 @@
 Each case of a set (``bench/eval_sets/<set>/*.json``, see the held-out README) is played once per
 phrasing: a simulated caller opens with the phrasing, answers the agent's questions from the case's
 facts (a fact is said when the question holds one of its cues), says yes to a read-back that holds
-what it said (its free-text words, and its date where a date is read back) and no otherwise, and ends the call when asked "anything else?" or after
+what it said (its free-text words; its date and identifiers where they are read back) and no otherwise, and ends the call when asked "anything else?" or after
 ``MAX_TURNS`` turns. The simulated caller knows nothing of the engine; tools return the scenario's
 canned outputs.
 
@@ -139,6 +139,11 @@ def caller_reply(case: Case, agent: str, opened: int) -> str | None:
             free = _free_text(schema) and isinstance(want, str)
             if free and not _words(_number_words(want)) <= _words(_number_words(agent)):
                 return "No, that's not right."
+            # an identifier or number read back without the caller's digits is corrected
+            if not free and isinstance(want, str) and re.sub(r"\D", "", want) and (schema.get("pattern") or schema.get("format") != "date"):
+                digits = re.sub(r"\D", "", _number_words(agent))
+                if re.sub(r"[^A-Za-z0-9]", "", want).upper() not in re.sub(r"[^A-Za-z0-9]", "", agent).upper() and re.sub(r"\D", "", want) not in digits:
+                    return "No, that's not right."
             # a date read back that is not the caller's (a misheard year) is corrected too
             if schema.get("format") in ("date", "date-time") and isinstance(want, str):
                 heard = [d for d, _ in find_dates(_number_words(agent))]

@@ -67,6 +67,7 @@ def test_a_number_read_for_one_detail_is_not_another() -> None:
     # the digits are the customer number, not also 72018 or 7 packs; "more" says no count: asked
     assert call.calls == [] and "how many packs" in call.said[-1].lower()
     call.caller("Three packs.")
+    call.caller("Yes.")  # the customer number the caller said is read back
     assert call.calls == [("reorder_filters", {"customer_number": "72018", "packs": 3})]
 
 
@@ -129,6 +130,7 @@ def test_pieces_of_a_misheard_identifier_are_no_count_and_not_right_is_a_no() ->
     call.caller("It's 524 1.")  # a misheard ID: its pieces ("1") are not the weeks
     assert call.calls == []
     call.caller("5 2 4 1 7 7.")
+    call.caller("Yes.")
     assert call.calls == [("pause_plan", {"plan_id": "524177", "weeks": 3})]
     assert arguments.match_bool("So, that's not right.") is False  # "No," heard as "So,"
     assert arguments.match_bool("It is the wrong size.") is None

@@ -73,6 +73,12 @@ _ASKS_BACK = re.compile(
 )
 _ONE_THING = re.compile(r"\b(a|an|one|the|this|that)\s+(?!(few|couple|lot|bunch|number|pair)\b)[a-z][a-z-]+", re.IGNORECASE)
 _SOME = re.compile(r"\b(more|some|several|few|couple|supply|supplies|lots?|bunch|plenty|boxes|packs|cases|stock|running (out|low)|almost out)\b", re.IGNORECASE)
+_CLEAR_YES = re.compile(
+    r"^\W*(?:(?:oh|um|uh|well|ah)\W+)?(yes|yeah|yep|yup|sure|correct|right|ok|okay|please do|go ahead|absolutely|"
+    r"that'?s (right|correct)|that is (right|correct)|do it|please)\b",
+    re.IGNORECASE,
+)
+"""A yes that starts the answer: only such a yes confirms a read-back."""
 _READ_BACK = ("short", "date")
 """Kinds of value read back before a data-changing call: short free text, and dates."""
 _FALLBACK_LEADS = ("I'm sorry, I didn't catch that.", "Sorry, I'm not sure which", "Let's try it another way.", "Sorry, I still didn't follow.")
@@ -269,7 +275,7 @@ class DialoguePolicy:
             if changes_data(tool) and last_user >= 0 and self._declined_at(st, tool) == last_user:
                 return PolicyResponse(text=_join("I'm sorry about that.", self._ask(st, tool, typed or missing[:1], again=True)))
             return PolicyResponse(text=_join(preface, self._ask(st, tool, typed or missing[:1])))
-        readback = not st.text_mode and self._needs_readback(tool, args)
+        readback = not st.text_mode and self._needs_readback(st, tool, args)
         if (_CONFIRM.search(tool.description) or readback) and not st.text_mode:
             question = _readback(tool, args) if readback else _confirmation(tool, args)
             answer = self._confirmed(st, question)
@@ -304,7 +310,10 @@ class DialoguePolicy:
         )
         if last_user < 0 or asked is None or asked.kind != "assistant" or not asked.text.endswith(question):
             return None
-        return match_bool(st.turns[last_user].text)
+        answer = match_bool(st.turns[last_user].text)
+        if answer is True and not _CLEAR_YES.match(st.turns[last_user].text):
+            return None  # "So, left out right.": no clear yes, so the question is asked again
+        return answer
 
     def _gated(self, st: _State, tool: _Tool) -> _Tool | None:
         """The verification tool to call before ``tool``, if there is one and it isn't done."""
@@ -558,7 +567,7 @@ class DialoguePolicy:
                 break
         return count
 
-    def _needs_readback(self, tool: _Tool, args: dict[str, Any]) -> bool:
+    def _needs_readback(self, st: _State, tool: _Tool, args: dict[str, Any]) -> bool:
         """A tool that changes something runs only on values that are typed (enum, pattern, date,
         number...) or that the caller confirmed: free text is read back first."""
         if not changes_data(tool):
@@ -567,7 +576,24 @@ class DialoguePolicy:
         # pepperoni"); a long one (a reason, a description, a summary) is the caller's own
         # statement, kept whole, and is not read back. A date is typed but easily misheard (a
         # recogniser drops the end of "twenty twenty-seven"): it is read back too
-        return any(_param_kind(n, tool.properties[n]) in _READ_BACK for n in args if n in tool.properties)
+        if any(_param_kind(n, tool.properties[n]) in _READ_BACK for n in args if n in tool.properties):
+            return True
+        # an identifier or phone number the caller said (not one a tool gave): a digit is easily
+        # misheard, so it is read back too
+        said = [t.text for t in st.turns if t.kind == "user"]
+        outputs = {t.call_id: t.ok for t in st.turns if t.kind == "output"}
+        used = {v for t in st.turns if t.kind == "call" and outputs.get(t.call_id) for v in t.args.values()}
+        for name, value in args.items():
+            if value in used:
+                continue  # a value a successful call took already (a verified phone number)
+            kind = _param_kind(name, tool.properties.get(name, {}))
+            if kind in ("pattern", "phone") and isinstance(value, str):
+                digits = re.sub(r"\D", "", value)
+                if digits and any(
+                    _extract_typed(kind, name, tool.properties[name], text, digits=self.spoken_digits) == value for text in said
+                ):
+                    return True
+        return False
 
     def _answers(self, st: _State, tool: _Tool) -> dict[str, tuple[int, str]]:
         """What the caller said in answer to a question about one of ``tool``'s parameters alone:
