@@ -138,6 +138,8 @@ class CallBridge:
         """End the call (idempotent) and wait until every record is written."""
         await self.session.close(reason)
         await self.listen.close()
+        if (people := getattr(self, "people", None)) is not None:  # calls.takeover
+            await people.close()
         await self.flush()
 
     async def flush(self) -> None:
@@ -214,6 +216,8 @@ class CallBridge:
 
     async def _on_event(self, event: ev.EngineEvent) -> None:
         if isinstance(event, ev.AudioOut):
+            if self.session.human is not None:  # a person has the call (a response cancelled late)
+                return
             self.listen.agent(event.audio)
             started = time.perf_counter()
             if self._play_base64 is not None and event.audio_base64:
@@ -230,6 +234,8 @@ class CallBridge:
             self.end_reason = event.reason
             self._ended.set()
             await self.listen.close()
+            if (people := getattr(self, "people", None)) is not None:
+                await people.close()
             await self.transport.call_ended(event.reason)
 
     def _record_event(self, event: ev.EngineEvent) -> None:

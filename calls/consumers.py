@@ -107,6 +107,10 @@ class CallConsumer(SlotHolder):
                 await self.call_listen(message)
             elif message["type"] == "call.event":  # published records of this call: nothing to do
                 return
+            elif message["type"] == "call.human_audio":  # people: a person's voice, per frame: lean route too
+                from calls.takeover import on_human_audio
+
+                on_human_audio(self, message)
             else:
                 await super().dispatch(message)
         except (StopConsumer, AcceptConnection, DenyConnection):
@@ -284,6 +288,12 @@ class CallConsumer(SlotHolder):
         """A supervisor listens (calls.listen): the call publishes its audio while anyone does."""
         if self.bridge is not None and not self.bridge.ended:
             self.bridge.listen.activate()
+
+    async def call_takeover(self, message: dict[str, Any]) -> None:
+        """A person takes the call over, renews it, or hands it back (calls.takeover)."""
+        from calls.takeover import on_call_takeover
+
+        self.spawn(on_call_takeover(self, message))
 
     async def call_supervisor(self, message: dict[str, Any]) -> None:
         """A supervisor's action from the dashboard (calls.actions.do_supervisor_action)."""

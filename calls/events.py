@@ -268,6 +268,8 @@ CALLER_FIELDS: dict[str, frozenset[str]] = {
     "dtmf": frozenset({"digit"}),
     "caller.idle": frozenset({"ms", "item_id", "agent"}),
     "context.summarized": frozenset({"removed_items", "turn"}),
+    "human.joined": frozenset({"agent"}),
+    "human.left": frozenset({"agent"}),
 }
 #: Of a raw protocol event, only its type and ids reach a caller (the log shows the flow, not content).
 CALLER_PROTOCOL_FIELDS = frozenset({"type", "event_id", "item_id", "response_id"})

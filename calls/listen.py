@@ -310,8 +310,8 @@ class ListenConsumer(SlotHolder):
         if user is None or not user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED, "not logged in")
             return
-        if not may_listen(user):
-            await self.refuse(CLOSE_FORBIDDEN, f"{user.get_username()} may not listen to calls")
+        if not await off_shared_thread(self.may_connect)(user):
+            await self.refuse(CLOSE_FORBIDDEN, f"{user.get_username()} may not {self.what} calls")
             return
         if not self.hold(USER_SOCKETS, user.pk, settings.USER_MAX_SOCKETS):
             await self.refuse(CLOSE_TOO_MANY, f"{user.get_username()} has {settings.USER_MAX_SOCKETS} sockets open")
@@ -330,7 +330,7 @@ class ListenConsumer(SlotHolder):
             return
         self.subscription = subscription
         try:
-            record = await off_shared_thread(actions.do_listen)(call_id, user=user, mode=mode)
+            record = await off_shared_thread(self.open_action)(call_id, user, mode)
         except Call.DoesNotExist:
             await self.refuse(CLOSE_NOT_FOUND, f"no call {call_id}")
             return
@@ -344,6 +344,27 @@ class ListenConsumer(SlotHolder):
         self._tasks.append(asyncio.ensure_future(self._read()))
         self._tasks.append(asyncio.ensure_future(self._send()))
         self._tasks.append(asyncio.ensure_future(self._keepalive()))
+        await self.connected()
+
+    # --- what a subclass changes (calls.takeover: a person taking the call over) -------------------
+
+    what = "listen to"
+
+    def may_connect(self, user: Any) -> bool:
+        return may_listen(user)
+
+    def open_action(self, call_id: int, user: Any, mode: str) -> Any:
+        """The audit row (sync, on the listeners' thread); raises SupervisorActionRefused."""
+        return actions.do_listen(call_id, user=user, mode=mode)
+
+    def close_action(self, action_id: int, reason: str) -> None:
+        actions.do_stop_listening(action_id, reason)
+
+    async def connected(self) -> None:
+        """Accepted and listening."""
+
+    async def keep(self) -> None:
+        """Every keepalive round while connected."""
 
     def query_mode(self) -> str | None:
         from urllib.parse import parse_qs
@@ -402,6 +423,7 @@ class ListenConsumer(SlotHolder):
                 await self.stop(1000, "the call ended", ended=True)
                 return
             await self.channel_layer.group_send(call_group(self.call_id), {"type": CALL_LISTEN})
+            await self.keep()
             await asyncio.sleep(settings.LISTEN_KEEPALIVE_SECONDS)
 
     # --- the page's frames -------------------------------------------------------------------------
@@ -447,7 +469,7 @@ class ListenConsumer(SlotHolder):
             await subscription.close()
         if self.action_id is not None:
             action_id, self.action_id = self.action_id, None
-            await off_shared_thread(actions.do_stop_listening)(action_id, reason)
+            await off_shared_thread(self.close_action)(action_id, reason)
 
     async def disconnect(self, code: int) -> None:
         self._closing = True

@@ -173,6 +173,7 @@ class TranscriptItem(models.Model):
         CALLER = "user", "Caller"
         AGENT = "assistant", "Agent"
         SYSTEM = "system", "System"
+        HUMAN = "human", "Human agent"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="transcript")
     item_id = models.CharField(max_length=128)
@@ -352,6 +353,8 @@ class SupervisorAction(models.Model):
         SAY = "say", "Spoke to the caller through the agent"
         HANGUP = "hangup", "Hung up"
         LISTEN = "listen", "Listened in"
+        TAKE_OVER = "take_over", "Took the call over"
+        HAND_BACK = "hand_back", "Handed the call back"
 
     call = models.ForeignKey(Call, null=True, on_delete=models.SET_NULL, related_name="supervisor_actions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
@@ -361,6 +364,8 @@ class SupervisorAction(models.Model):
     text = models.TextField(blank=True)
     tool_call_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True,
+                                    help_text="A take-over: when the call was handed back (open while empty).")
 
     class Meta:
         ordering = ("created_at", "id")

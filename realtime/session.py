@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from realtime import events as ev
+from realtime import takeover
 from realtime.audio import bytes_per_second as audio_bytes_per_second
 from realtime.config import DEFAULT_REALTIME_MODEL, DEFAULT_SUPERVISOR_MODEL, EngineConfig
 from realtime.connection import ConnectionLost, RealtimeConnection, ServerEvent
@@ -148,6 +149,8 @@ class CallSession:
         self._handled_calls: set[str] = set()
         self._approvals: dict[str, asyncio.Future[tuple[bool, str | None]]] = {}
         self._whispers: list[str] = []  # supervisor instructions, restored into a recreated session
+        # people: a person who took the call over (realtime.takeover); None while the agent has it.
+        self.human: takeover.Takeover | None = None
         # Voice: locked after the first audio of the call.
         self._voice: str = ""
         self._voice_locked = False
@@ -493,6 +496,7 @@ class CallSession:
     async def _configure(self, restoring: bool) -> None:
         session = self._session_config(self.agent, continuing=restoring)
         await self._send({"type": "session.update", "session": session})
+        await takeover.reapply(self)  # people: a person has the call
         if restoring and not self.sideband:  # a sideband rejoins the same conversation
             await self._restore_context()
 
@@ -624,6 +628,8 @@ class CallSession:
             self._backlog_bytes -= len(self._audio_backlog.pop(0))
 
     async def _emit(self, event: ev.EngineEvent) -> None:
+        if self.human is not None:  # people: what was said while a person has the call
+            self.human.observe(event)
         if self._emit_cb is None:
             return
         try:
@@ -691,7 +697,7 @@ class CallSession:
 
     async def _request_response(self, params: dict[str, Any] | None = None) -> None:
         """Ask for a response now, or queue it if one is active (never two at once)."""
-        if self.state == "ended":
+        if self.state == "ended" or takeover.holds_responses(self):  # people: a person has the call
             return
         if self._response_active or self._recreating or self._conn is None:
             merged = dict(self._pending_response or {})
@@ -816,7 +822,7 @@ class CallSession:
 
     async def _on_speech_started(self, p: dict[str, Any]) -> None:
         item_id = self.playback.current_item_id
-        if item_id is None or self.sideband:  # a SIP call's barge-in is the provider's to truncate
+        if item_id is None or self.sideband or self.human is not None:  # people: no agent to cut off  # a SIP call's barge-in is the provider's to truncate
             return
         if not (self.playback.is_playing(item_id) or (self._response_active and self._response_had_audio)):
             return
@@ -883,6 +889,7 @@ class CallSession:
         self._response_agent[response_id] = self.current_agent
         if self._end_after_next_response and self._goodbye_response_id is None:
             self._goodbye_response_id = response_id
+        await takeover.cancel_if_held(self)  # people: a person has the call
 
     async def _on_output_item_added(self, p: dict[str, Any]) -> None:
         await self._on_item_added(p)
