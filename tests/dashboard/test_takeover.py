@@ -108,8 +108,10 @@ async def test_take_over_speak_and_hand_back_on_a_browser_call(
              if e.get("type") == "conversation.item.create" and e["item"].get("role") == "system"]
     assert any("Caller: I want to talk to a person" in n and "Colleague: Hi, this is Sam" in n for n in notes)
 
-    # The agent answers the caller's next turn.
-    await call.communicator.send_json_to({"type": "text", "text": "So is it done?"})
+    # The agent answers the caller's next spoken turn.
+    main.add_transcripts("So is it done?")
+    for frame in speech_frames(400, 700):
+        await call.communicator.send_to(bytes_data=frame)
     await call.wait_event("transcript.done", role="assistant", text="Of course, your refund is on its way.")
 
     rows = await database_sync_to_async(lambda: list(

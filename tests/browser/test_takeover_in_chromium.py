@@ -1,0 +1,118 @@
+"""Taking a call over from the call's dashboard page, in real headless Chromium, on the local
+offline engine: a caller talks to the agent from the call page (fake microphone), a supervisor
+clicks Take over and speaks (the same fake microphone), the caller's page receives the person's
+voice (audio energy measured in the page, for the person's item); after Hand back the agent
+answers the caller's next turn. (Listening in is covered by test_listen_in_chromium.)"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+
+from calls.models import Call, SupervisorAction, TranscriptItem
+from tests.browser.conftest import PASSWORD, DaphneServer, chromium, open_logged_in_page, server_env
+from tests.browser.test_voice_call_offline import demo_scenarios, offline_engine  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+#: The fake microphone (both pages: Chromium has one): short pauses, so whoever listens hears speech soon.
+LINES = ["I would like to return my headphones.", "They arrived damaged.", "Can I speak to a person please?"]
+
+
+def talking_wav(path: Path) -> Path:
+    import numpy as np
+
+    from realtime.audio import resample, write_wav
+    from realtime.offline.tts import get_synthesizer
+
+    synthesizer = get_synthesizer()
+    parts = []
+    for text in LINES:
+        parts.append(np.zeros(int(24000 * 1.5), dtype=np.int16))
+        parts.append((synthesizer.synthesize_all(text) * 0.6).astype(np.int16))
+    write_wav(str(path), resample(np.concatenate(parts), 24000, 48000), 48000)
+    return path
+
+
+async def poll(check: Any, timeout: float, what: str, server: DaphneServer) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}\n{server.output()}")
+
+
+async def supervisor_page(browser: Any, server: DaphneServer, call_id: int) -> Any:
+    context = await browser.new_context(base_url=server.url)
+    page = await context.new_page()
+    await page.goto(f"/dashboard/calls/{call_id}/")
+    await page.fill("#id_username", "sam")
+    await page.fill("#id_password", PASSWORD)
+    await page.click("input[type=submit]")
+    await page.wait_for_url(f"**/dashboard/calls/{call_id}/")
+    await page.wait_for_selector("#live-state[data-state=live]")
+    return page
+
+
+async def test_a_supervisor_takes_over_speaks_and_hands_back(staff_user: Any, demo_scenarios: Any,  # noqa: F811
+                                                             offline_engine: str, tmp_path: Path,  # noqa: F811
+                                                             django_user_model: Any) -> None:
+    await database_sync_to_async(django_user_model.objects.create_user)("sam", password=PASSWORD, is_staff=True)
+    wav = await asyncio.to_thread(talking_wav, tmp_path / "talking.wav")
+    env = server_env(OPENAI_BASE_URL=offline_engine, OPENAI_API_KEY="")
+    server = await asyncio.to_thread(DaphneServer, "contactcenter.asgi:application", env, tmp_path / "daphne.log")
+    try:
+        async with chromium(wav) as browser:
+            caller = await open_logged_in_page(browser, server.url)
+            await caller.select_option("#scenario", "retail")
+            await caller.click("#call-button")
+
+            async def live_call() -> int | None:
+                return await database_sync_to_async(
+                    lambda: Call.objects.filter(status=Call.Status.ACTIVE).values_list("pk", flat=True).first())()
+
+            call_id = await poll(live_call, 60, "a live call", server)
+            supervisor = await supervisor_page(browser, server, call_id)
+            # The fake microphone plays what the caller's plays, which this page plays back: echo
+            # cancellation would take it out, as it should for a person without a headset.
+            await supervisor.check("#takeover-headset")
+            await supervisor.click("#takeover-start")
+            await supervisor.wait_for_function("window.takeoverStats.state === 'taken_over'", timeout=15000)
+            take_over = await database_sync_to_async(SupervisorAction.objects.get)(call_id=call_id, kind="take_over")
+            item = f"human_{take_over.pk}"
+
+            async def caller_heard_the_person() -> Any:
+                received = await caller.evaluate(f"(window.callPage.call.stats.received[{item!r}] || null)")
+                return received if received and received["samples"] > 8000 * 2 else None
+
+            received = await poll(caller_heard_the_person, 30, "the person's voice on the caller's page", server)
+            sent = await supervisor.evaluate("window.takeoverStats")
+            await supervisor.click("#takeover-stop")
+            await supervisor.wait_for_function("window.takeoverStats.state === 'closed'", timeout=15000)
+
+            async def hand_back() -> Any:
+                return await database_sync_to_async(
+                    SupervisorAction.objects.filter(call_id=call_id, kind="hand_back").first)()
+
+            handed_back = await poll(hand_back, 10, "the hand-back record", server)
+
+            async def agent_answered_after() -> bool:
+                return await database_sync_to_async(TranscriptItem.objects.filter(
+                    call_id=call_id, role="assistant", created_at__gt=handed_back.created_at).exclude(text="").exists)()
+
+            # The caller's microphone goes on (the fake one loops): the agent answers its next turn.
+            await poll(agent_answered_after, 120, "the agent answering after the hand-back", server)
+            await caller.click("#hangup-button")
+    finally:
+        await asyncio.to_thread(server.close)
+
+    assert sent["sent"] > 20 and sent["level"] > 0, sent  # the person's microphone frames went out
+    rms = (received["energy"] / received["samples"]) ** 0.5
+    assert rms > 0.005, received  # the person's voice, not silence
