@@ -319,6 +319,8 @@ class TakeoverConsumer(ListenConsumer):
     async def _wind_down(self, reason: str) -> None:
         action_id = self.action_id
         await super()._wind_down(reason)
+        current = asyncio.current_task()
+        await asyncio.gather(*(t for t in getattr(self, "_tasks", []) if t is not current), return_exceptions=True)
         if action_id is not None and self.call_id is not None:
             try:
                 await self.channel_layer.group_send(call_group(self.call_id), {

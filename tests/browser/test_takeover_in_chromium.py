@@ -20,7 +20,8 @@ from tests.browser.test_voice_call_offline import demo_scenarios, offline_engine
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-#: The fake microphone (both pages: Chromium has one): short pauses, so whoever listens hears speech soon.
+#: The fake microphone (both pages: Chromium has one): short pauses, so whoever listens hears speech soon;
+#: then a long one, so the agent's answer to the last line is not cut off by the next.
 LINES = ["I would like to return my headphones.", "They arrived damaged.", "Can I speak to a person please?"]
 
 
@@ -35,6 +36,7 @@ def talking_wav(path: Path) -> Path:
     for text in LINES:
         parts.append(np.zeros(int(24000 * 1.5), dtype=np.int16))
         parts.append((synthesizer.synthesize_all(text) * 0.6).astype(np.int16))
+    parts.append(np.zeros(24000 * 10, dtype=np.int16))  # time for the agent to answer the last line
     write_wav(str(path), resample(np.concatenate(parts), 24000, 48000), 48000)
     return path
 
@@ -90,7 +92,9 @@ async def test_a_supervisor_takes_over_speaks_and_hands_back(staff_user: Any, de
 
             async def caller_heard_the_person() -> Any:
                 received = await caller.evaluate(f"(window.callPage.call.stats.received[{item!r}] || null)")
-                return received if received and received["samples"] > 8000 * 2 else None
+                # The fake microphone starts with a pause: wait for the person's words.
+                return received if received and received["samples"] and (
+                    received["energy"] / received["samples"]) ** 0.5 > 0.005 else None
 
             received = await poll(caller_heard_the_person, 30, "the person's voice on the caller's page", server)
             sent = await supervisor.evaluate("window.takeoverStats")
@@ -108,7 +112,14 @@ async def test_a_supervisor_takes_over_speaks_and_hands_back(staff_user: Any, de
                     call_id=call_id, role="assistant", created_at__gt=handed_back.created_at).exclude(text="").exists)()
 
             # The caller's microphone goes on (the fake one loops): the agent answers its next turn.
-            await poll(agent_answered_after, 120, "the agent answering after the hand-back", server)
+            try:
+                await poll(agent_answered_after, 90, "the agent answering after the hand-back", server)
+            except AssertionError:
+                rows = await database_sync_to_async(lambda: list(TranscriptItem.objects.filter(call_id=call_id)
+                                                                 .values_list("created_at", "role", "text")))()
+                log = await caller.evaluate("Array.from(document.querySelectorAll('#event-log > li'))"
+                                            ".slice(-80).map(e => e.textContent.slice(0, 300))")
+                raise AssertionError(f"{handed_back.created_at}\n{rows}\n{log}") from None
             await caller.click("#hangup-button")
     finally:
         await asyncio.to_thread(server.close)
