@@ -258,6 +258,10 @@ class CallBridge:
                          reason=event.reason, context=context, depth=event.depth,
                          duration_ms=round(event.duration_ms), voice_kept=bool(event.voice_kept),
                          fallback=event.fallback)
+            if self.spec.people.queue_timeout_s > 0:
+                from calls.queue import call_queue
+
+                call_queue(self).on_handoff(event)
         elif isinstance(event, ev.ToolStarted):
             self._record(actions.do_record_tool, call_id, tool_call_id=event.call_id, name=event.name,
                          status="started", agent=event.agent, arguments=_json_arguments(event.arguments))
@@ -273,6 +277,10 @@ class CallBridge:
             self._record(actions.do_record_guardrail, call_id, category=event.category, text=event.text,
                          action="cancelled_and_corrected", agent=event.agent, item_id=event.item_id)
         elif isinstance(event, ev.Escalation):
+            from calls.queue import call_queue
+
+            if call_queue(self).on_escalation(event):  # the scenario's human queue
+                return
             self._record(actions.do_escalate, call_id, reason=event.reason,
                          source=ESCALATION_SOURCES.get(event.source, "model"), agent=event.agent)
         elif isinstance(event, ev.Usage):
@@ -302,6 +310,8 @@ class CallBridge:
             log = logger.error if event.fatal else logger.info
             log("call %s engine error %s: %s", call_id, event.code, event.message[:300])
         elif isinstance(event, ev.CallEnded):
+            if (queue := getattr(self, "queue", None)) is not None:  # calls.queue
+                queue.close()
             self._record(actions.do_end_call, call_id, event.reason)
 
     # --- rolling summaries through Celery -----------------------------------------------------------

@@ -187,11 +187,24 @@ class SupervisorActed(Event):
     tool_call_id: str
 
 
+class QueueChanged(Event):
+    """The call's place in the queue of human agents: waiting, accepted (by), timed_out, abandoned."""
+
+    type: Literal["queue"]
+    entry_id: int
+    status: str
+    reason: str
+    by: str
+    wait_ms: int
+    fallback: str
+
+
 #: Every published event type and its model.
 EVENT_MODELS: dict[str, type[Event]] = {
     model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
     for model in (CallStarted, CallAnswered, SessionChanged, Transcript, Handoff, HandoffApplied, Tool, Guardrail,
-                  Escalation, EscalationStatus, Usage, Latency, CallerIdle, SummaryMade, CallEnded, SupervisorActed)
+                  Escalation, EscalationStatus, Usage, Latency, CallerIdle, SummaryMade, CallEnded, SupervisorActed,
+                  QueueChanged)
 }
 
 

@@ -372,3 +372,45 @@ class SupervisorAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username}: {self.kind} on call {self.call_id}"
+
+
+class HumanAgentPresence(models.Model):
+    """Whether a human agent (a staff user in the "Human agents" group) takes queued calls now."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presence")
+    available = models.BooleanField(default=False)
+    since = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {'available' if self.available else 'away'}"
+
+
+class QueueEntry(models.Model):
+    """An escalated call waiting for a human agent (calls.queue)."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        ACCEPTED = "accepted", "Accepted by a human"
+        TIMED_OUT = "timed_out", "Nobody answered in time"
+        ABANDONED = "abandoned", "The call ended while waiting"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="queue_entries")
+    escalation = models.ForeignKey(Escalation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    agent = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING, db_index=True)
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    timeout_s = models.PositiveIntegerField(default=0)
+    fallback = models.CharField(max_length=16, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    accepted_username = models.CharField(max_length=150, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("enqueued_at", "id")
+        constraints = (models.UniqueConstraint(fields=["call"], condition=Q(status="waiting"),
+                                               name="one_waiting_entry_per_call"),)
+
+    def __str__(self) -> str:
+        return f"Call {self.call_id} in the queue ({self.status})"

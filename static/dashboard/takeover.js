@@ -117,6 +117,9 @@
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({type: "hand_back"}));
   }
 
+  if (new URLSearchParams(location.search).get("accepted")) {
+    say("You accepted this call from the queue: click Take over to speak with the caller.");
+  }
   startButton.addEventListener("click", start);
   stopButton.addEventListener("click", handBack);
 })();
