@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from calls.models import Call, SupervisorAction, TranscriptItem
 from tests.browser.conftest import PASSWORD, DaphneServer, chromium, open_logged_in_page, server_env
 from tests.browser.test_voice_call_offline import demo_scenarios, offline_engine  # noqa: F401
+from tests.calls.conftest import threaded_realtime_server  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -127,3 +128,68 @@ async def test_a_supervisor_takes_over_speaks_and_hands_back(staff_user: Any, de
     assert sent["sent"] > 20 and sent["level"] > 0, sent  # the person's microphone frames went out
     rms = (received["energy"] / received["samples"]) ** 0.5
     assert rms > 0.005, received  # the person's voice, not silence
+
+
+async def test_a_queued_escalation_is_accepted_by_an_available_human(
+        staff_user: Any, demo_scenarios: Any, threaded_realtime_server: Any,  # noqa: F811
+        tmp_path: Path, django_user_model: Any) -> None:
+    from django.contrib.auth.models import Group
+
+    from agents.compile import compile_scenario
+    from agents.models import Scenario
+    from calls.models import QueueEntry
+    from calls.takeover import HUMAN_AGENTS_GROUP
+    from realtime.server import function_call, response
+    from tests.calls.conftest import transfer_arguments
+
+    def setup() -> Any:
+        sam = django_user_model.objects.create_user("sam", password=PASSWORD, is_staff=True)
+        sam.groups.add(Group.objects.get_or_create(name=HUMAN_AGENTS_GROUP)[0])
+        Scenario.objects.filter(slug="retail").update(human_queue_timeout_seconds=120)
+        return compile_scenario(Scenario.objects.get(slug="retail"))
+
+    spec = await database_sync_to_async(setup)()
+    peer = threaded_realtime_server
+    # The scripted peer answers whatever the caller says: a greeting, the transfer to the fallback
+    # agent (an escalation: the call queues), then the hold line's answers.
+    peer.loop.call_soon_threadsafe(peer.server.script, response("Hello, how can I help?"),
+                                   response(function_call("transfer_to_human_escalation", transfer_arguments(
+                                       spec, "authentication", "human_escalation"))),
+                                   response("Let me connect you to a colleague."),
+                                   *[response("A colleague will be with you shortly.")] * 5)
+    wav = await asyncio.to_thread(talking_wav, tmp_path / "talking.wav")
+    env = server_env(OPENAI_BASE_URL=peer.server.base_url, OPENAI_API_KEY=peer.server.api_key)
+    server = await asyncio.to_thread(DaphneServer, "contactcenter.asgi:application", env, tmp_path / "daphne.log")
+    try:
+        async with chromium(wav) as browser:
+            caller = await open_logged_in_page(browser, server.url)
+            await caller.select_option("#scenario", "retail")
+            await caller.click("#call-button")
+
+            async def waiting() -> Any:
+                return await database_sync_to_async(QueueEntry.objects.filter(status="waiting").first)()
+
+            entry = await poll(waiting, 60, "the escalated call in the queue", server)
+            context = await browser.new_context(base_url=server.url)
+            human = await context.new_page()
+            await human.goto("/dashboard/queue/")
+            await human.fill("#id_username", "sam")
+            await human.fill("#id_password", PASSWORD)
+            await human.click("input[type=submit]")
+            await human.wait_for_url("**/dashboard/queue/")
+            await human.wait_for_selector(f"tr[data-entry='{entry.pk}'] .wait")
+            await human.check("#available")
+            await human.click(f"tr[data-entry='{entry.pk}'] button.accept:not([disabled])")
+            await human.wait_for_url(f"**/dashboard/calls/{entry.call_id}/?accepted=1")
+            await human.wait_for_selector("#live-state[data-state=live]")
+            await human.check("#takeover-headset")
+            await human.click("#takeover-start")
+            await human.wait_for_function("window.takeoverStats.state === 'taken_over'", timeout=15000)
+            await caller.click("#hangup-button")
+    finally:
+        await asyncio.to_thread(server.close)
+
+    entry = await database_sync_to_async(QueueEntry.objects.get)(pk=entry.pk)
+    assert (entry.status, entry.accepted_username) == ("accepted", "sam")
+    take_over = await database_sync_to_async(SupervisorAction.objects.get)(call_id=entry.call_id, kind="take_over")
+    assert take_over.username == "sam"
