@@ -171,7 +171,7 @@ class PeopleLine:
 
     async def _open_transcriber(self) -> None:
         session = self.bridge.session
-        side = SideSession(session._base_url, session._api_key, session.model,
+        side = SideSession(session.link.http_client(), session.model,
                            transcription_session({"type": "audio/pcm", "rate": 24000}),
                            on_input_transcript=self._human_line, connect_timeout_s=5)
         try:

@@ -31,11 +31,11 @@ MAX_QUEUED_FRAMES = 200
 
 
 class SideSession:
-    def __init__(self, base_url: str, api_key: str, model: str, session: dict[str, Any], *,
+    def __init__(self, client: Any, model: str, session: dict[str, Any], *,
                  on_input_transcript: TextCallback | None = None, on_audio: AudioCallback | None = None,
                  on_output_transcript: TextCallback | None = None, on_error: TextCallback | None = None,
                  connect_timeout_s: float = 10.0, query: dict[str, str] | None = None) -> None:
-        self.base_url, self.api_key, self.model = base_url, api_key, model
+        self.client, self.model = client, model
         self.session = session
         self.on_input_transcript = on_input_transcript
         self.on_audio = on_audio
@@ -53,9 +53,10 @@ class SideSession:
         self.closed = False
 
     async def open(self) -> None:
-        """Connect and configure; raises when the endpoint cannot be reached."""
-        conn = RealtimeConnection(self.base_url, self.api_key, self.model,
-                                  connect_timeout_s=self.connect_timeout_s, query=self.query)
+        """Connect (through ``client``, the call's AsyncOpenAI client, which the call owns and
+        closes) and configure; raises when the endpoint cannot be reached."""
+        conn = RealtimeConnection(str(self.client.base_url), self.client.api_key, self.model,
+                                  connect_timeout_s=self.connect_timeout_s, query=self.query, client=self.client)
         await conn.open()
         self.conn = conn
         await conn.send({"type": "session.update", "session": self.session})

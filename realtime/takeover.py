@@ -14,9 +14,10 @@ Hand back: turn detection is restored and one system item tells the agent what w
 (kept with the supervisor's whispers, so a recreated session gets it again); the agent answers the
 caller's next turn.
 
-`CallSession` holds a `Takeover` in ``session.human`` (None while the agent has the call) and calls
-three hooks, each marked ``# people:`` there: `holds_responses`, `cancel_if_held` and `observe`;
-`reapply` after a (re)configure.
+`CallSession` holds a `Takeover` in ``session.human`` (None while the agent has the call); the
+hooks are marked ``# people:`` in realtime/session/ (core: `observe`; responses:
+`holds_responses`; router: `cancel_if_held` on response.created; session_setup: `reapply` after a
+(re)configure; turns: no barge-in cut while a person speaks).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from realtime import events as ev
-from realtime.context import text_item
 
 if TYPE_CHECKING:
     from realtime.session import CallSession
@@ -76,7 +76,7 @@ async def cancel_if_held(session: CallSession) -> None:
 
 
 def _held_turn_detection(session: CallSession) -> dict[str, Any] | None:
-    td = session._turn_detection()
+    td = session.setup.turn_detection()
     if not td:
         return None
     return {**td, "create_response": False, "interrupt_response": False}
@@ -100,7 +100,7 @@ async def take_over(session: CallSession, by: str) -> str | None:
     if session.ended:
         return "the call has ended"
     session.human = Takeover(by=by)
-    session._pending_response = None
+    session.responses.pending = None
     await reapply(session)
     item_id = session.playback.current_item_id
     await session.interrupt(reason="takeover")
@@ -131,16 +131,14 @@ async def hand_back(session: CallSession, by: str = "", reason: str = "") -> str
     session.human = None
     if session.ended:
         return None
-    td = session._turn_detection()
+    td = session.setup.turn_detection()
     if td:
         await session._send({"type": "session.update",
                              "session": {"type": "realtime", "audio": {"input": {"turn_detection": td}}}})
     if takeover.lines:
         note = takeover.note()
-        session._whispers.append(note)  # restored into a recreated session, like a whisper
-        note_id = f"hbk_{uuid.uuid4().hex[:20]}"
-        session._internal_items.add(note_id)
-        await session._send({"type": "conversation.item.create", "item": text_item(note_id, "system", note)})
+        session.context.whispers.append(note)  # restored into a recreated session, like a whisper
+        await session._send_text_item("hbk", "system", note)
     await session._emit(ev.HumanLeft(by=by or takeover.by, agent=session.current_agent,
                                      turns=takeover.human_turns, reason=reason))
     return None
