@@ -33,6 +33,7 @@ import logging
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -206,6 +207,8 @@ class ListenTap:
         self._wake = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
+        #: The caller's frames also go here (a live translation's interpreter); never waits.
+        self.also_caller: Callable[[bytes], None] | None = None
 
     def activate(self) -> None:
         """A listener asked (call.listen): start publishing, if the call is still on."""
@@ -216,12 +219,24 @@ class ListenTap:
             self._pump = asyncio.ensure_future(self._run())
 
     def caller(self, audio: bytes) -> None:
+        if self.also_caller is not None:
+            self.also_caller(audio)
         if self.active:
             self._put(b"c", audio)
 
     def caller_base64(self, payload: str) -> None:
+        if self.also_caller is not None:
+            self.also_caller(base64.b64decode(payload))
         if self.active:
             self._put(b"c", base64.b64decode(payload))
+
+    def translated(self, pcm24k: bytes) -> None:
+        """The caller's words in the person's language (calls.translation), pcm16 24 kHz: side t."""
+        if self.active:
+            if len(self.frames) == self.frames.maxlen:
+                self.dropped += 1
+            self.frames.append(HEADER.pack(b"t", b"p", time.time()) + pcm24k)
+            self._wake.set()
 
     def agent(self, audio: bytes) -> None:
         if self.active:
@@ -360,6 +375,10 @@ class ListenConsumer(SlotHolder):
     def close_action(self, action_id: int, reason: str) -> None:
         actions.do_stop_listening(action_id, reason)
 
+    def wants(self, side: bytes) -> bool:
+        """Whether this listener gets frames of ``side`` (c caller, a agent, t translated caller)."""
+        return self.mode == "mixed" or side == (b"c" if self.mode == "caller" else b"a")
+
     async def connected(self) -> None:
         """Accepted and listening."""
 
@@ -394,7 +413,7 @@ class ListenConsumer(SlotHolder):
             if frame[:1] == b"e":
                 await self.stop(1000, "the call ended", ended=True)
                 return
-            if self.mode == "mixed" or frame[:1] == (b"c" if self.mode == "caller" else b"a"):
+            if self.wants(frame[:1]):
                 try:
                     self.queue.put_nowait(frame)
                 except asyncio.QueueFull:

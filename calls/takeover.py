@@ -33,6 +33,9 @@ from calls import actions
 from calls.consumers import CLOSE_BAD_MESSAGE, CLOSE_NOT_FOUND, load_json
 from calls.listen import ListenConsumer
 from calls.models import call_group
+from calls.translation import CallTranslation
+from calls.translation import refusal as translation_refusal
+from realtime import events as ev
 from realtime import takeover
 from realtime.audio import encode_from_pcm16_24k
 from realtime.sidesession import SideSession, transcription_session
@@ -85,6 +88,7 @@ class PeopleLine:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self.transcriber: SideSession | None = None
+        self.translation: CallTranslation | None = None
 
     @property
     def active(self) -> bool:
@@ -93,13 +97,28 @@ class PeopleLine:
     async def start(self, by: str, action_id: int) -> str | None:
         if self.active:
             return None if action_id == self.action_id else f"{self.by} already has the call"
+        if (refused := translation_refusal(self)) is not None:
+            await self.bridge.session._emit(ev.Error(code="translation_unavailable", message=refused, source="engine"))
+            return refused
+        self.by = by
+        language = self.bridge.spec.people.caller_language
+        if language:  # the interpreters first: if they cannot open, the agent keeps the call
+            interpreters = CallTranslation(self, language)
+            try:
+                await interpreters.open()
+            except Exception as error:  # noqa: BLE001 — reported to the person; the call goes on
+                await interpreters.close()
+                return f"translation_unavailable: the interpreters could not start ({type(error).__name__})"
+            self.translation = interpreters
         problem = await takeover.take_over(self.bridge.session, by)
         if problem is not None:
+            await self._close_sides()
             return problem
-        self.action_id, self.by, self.last_keep = action_id, by, time.monotonic()
+        self.action_id, self.last_keep = action_id, time.monotonic()
         self.item_id = f"human_{action_id}"
         self._tasks = [asyncio.ensure_future(self._play()), asyncio.ensure_future(self._watch())]
-        self._tasks.append(asyncio.ensure_future(self._open_transcriber()))
+        if self.translation is None:  # with translation, the interpreter transcribes the person
+            self._tasks.append(asyncio.ensure_future(self._open_transcriber()))
         return None
 
     def keep(self, action_id: int) -> None:
@@ -109,6 +128,9 @@ class PeopleLine:
     def audio(self, action_id: int, pcm24k: bytes) -> None:
         """A frame of the person's voice (pcm16 24 kHz); never waits."""
         if action_id != self.action_id or not pcm24k or len(pcm24k) % 2:
+            return
+        if self.translation is not None:
+            self.translation.person_audio(pcm24k)
             return
         if len(self.frames) == self.frames.maxlen:
             self.dropped += 1
@@ -126,10 +148,16 @@ class PeopleLine:
             if task is not asyncio.current_task():
                 task.cancel()
         self.frames.clear()
+        await self._close_sides()
+        await takeover.hand_back(self.bridge.session, self.by, reason)
+
+    async def _close_sides(self) -> None:
         if self.transcriber is not None:
             transcriber, self.transcriber = self.transcriber, None
             await transcriber.close()
-        await takeover.hand_back(self.bridge.session, self.by, reason)
+        if self.translation is not None:
+            interpreters, self.translation = self.translation, None
+            await interpreters.close()
 
     async def close(self) -> None:
         """The call ended."""
@@ -139,23 +167,26 @@ class PeopleLine:
 
     async def _play(self) -> None:
         """The person's voice to the caller in the call's codec, and to listeners as the agent's side."""
-        bridge = self.bridge
-        fmt = bridge.session.config.audio_format
-        playback = bridge.session.playback
+        fmt = self.bridge.session.config.audio_format
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self.frames:
                 pcm = self.frames.popleft()
-                audio = encode_from_pcm16_24k(np.frombuffer(pcm, dtype="<i2"), fmt)
-                bridge.listen.agent(audio)
-                # Known to the tracker so the page's playback reports for it are accepted; the
-                # agent's own item stays the one a barge-in cuts.
-                current = playback.current_item_id
-                playback.on_audio_generated(self.item_id, len(audio))
-                playback.current_item_id = current
-                await bridge.transport.play_audio(self.item_id, audio)
-                self.played += 1
+                await self.play_to_caller(encode_from_pcm16_24k(np.frombuffer(pcm, dtype="<i2"), fmt))
+
+    async def play_to_caller(self, audio: bytes) -> None:
+        """Audio in the call's codec to the caller (the person's voice, or its interpretation)."""
+        bridge = self.bridge
+        playback = bridge.session.playback
+        bridge.listen.agent(audio)
+        # Known to the tracker so the page's playback reports for it are accepted; the agent's own
+        # item stays the one a barge-in cuts.
+        current = playback.current_item_id
+        playback.on_audio_generated(self.item_id, len(audio))
+        playback.current_item_id = current
+        await bridge.transport.play_audio(self.item_id, audio)
+        self.played += 1
 
     async def _watch(self) -> None:
         limit = lost_after_s()
@@ -216,8 +247,10 @@ async def on_call_takeover(consumer: Any, message: dict[str, Any]) -> None:
             problem = f"unknown take-over message {str(op)[:20]!r}"
     reply = str(message.get("reply_channel") or "")
     if reply and message.get("op") == "start":
+        line = getattr(bridge, "people", None)
+        language = line.translation.language if line is not None and line.translation is not None else ""
         await consumer.channel_layer.send(reply, {"type": "takeover.reply", "ok": problem is None,
-                                                  "detail": problem or ""})
+                                                  "detail": problem or "", "translation": language})
 
 
 def on_human_audio(consumer: Any, message: dict[str, Any]) -> None:
@@ -274,10 +307,18 @@ class TakeoverConsumer(ListenConsumer):
         except TimeoutError:
             await self.stop(CLOSE_NOT_FOUND, "the call did not answer (is it still live?)")
 
+    translated = False
+
+    def wants(self, side: bytes) -> bool:
+        """The caller's voice, or with live translation its interpretation only."""
+        return side == (b"t" if self.translated else b"c")
+
     async def takeover_reply(self, message: dict[str, Any]) -> None:
         self._replied.set()
         if message.get("ok"):
-            await self.send_json({"type": "taken_over", "call_id": self.call_id})
+            self.translated = bool(message.get("translation"))
+            await self.send_json({"type": "taken_over", "call_id": self.call_id,
+                                  "translation": str(message.get("translation") or "")})
         else:
             await self.stop(CLOSE_NOT_FOUND, f"could not take the call over: {message.get('detail')}")
 

@@ -94,7 +94,9 @@
       const data = JSON.parse(message.data);
       if (data.type === "taken_over") {
         stats.state = "taken_over";
-        say("You have the call: the caller hears you.");
+        say(data.translation
+          ? `You have the call, interpreted: speak English; the caller hears ${data.translation}, you hear English.`
+          : "You have the call: the caller hears you.");
         try {
           await startMic();
         } catch (err) {
