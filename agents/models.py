@@ -326,7 +326,8 @@ class Scenario(models.Model):
     )
     human_queue_fallback = models.CharField(
         max_length=16, default="webhook", verbose_name="when no human answers",
-        choices=[("webhook", "Post the escalation webhook"), ("callback", "Take a callback request")],
+        choices=[("webhook", "Post the escalation webhook"), ("callback", "Take a callback request"),
+                 ("voicemail", "Record a voicemail")],
     )
     caller_language = models.CharField(
         max_length=8, blank=True, default="", verbose_name="caller's language",

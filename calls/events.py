@@ -199,12 +199,18 @@ class QueueChanged(Event):
     fallback: str
 
 
+class VoicemailRecorded(Event):
+    type: Literal["voicemail"]
+    voicemail_id: int
+    duration_ms: int
+
+
 #: Every published event type and its model.
 EVENT_MODELS: dict[str, type[Event]] = {
     model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
     for model in (CallStarted, CallAnswered, SessionChanged, Transcript, Handoff, HandoffApplied, Tool, Guardrail,
                   Escalation, EscalationStatus, Usage, Latency, CallerIdle, SummaryMade, CallEnded, SupervisorActed,
-                  QueueChanged)
+                  QueueChanged, VoicemailRecorded)
 }
 
 

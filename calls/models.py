@@ -385,6 +385,18 @@ class HumanAgentPresence(models.Model):
         return f"{self.user_id}: {'available' if self.available else 'away'}"
 
 
+class Voicemail(models.Model):
+    """What a caller said after nobody took the call from the queue (calls.queue), as WAV."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="voicemails")
+    audio = models.BinaryField(help_text="WAV, mono pcm16 at the call's rate.")
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Voicemail of call {self.call_id} ({self.duration_ms} ms)"
+
+
 class QueueEntry(models.Model):
     """An escalated call waiting for a human agent (calls.queue)."""
 

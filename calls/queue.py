@@ -38,7 +38,11 @@ TIMEOUT_LINES = {
                "will follow up with you.",
     "callback": "I'm sorry, none of my colleagues is free right now. I've asked for a callback: a colleague will "
                 "call you back on this number as soon as they can.",
+    "voicemail": "I'm sorry, none of my colleagues is free right now. Please leave a message after this, and a "
+                 "colleague will get back to you.",
 }
+#: A voicemail: at most this long, and at most this many bytes of the call's audio kept meanwhile.
+VOICEMAIL_SECONDS = 30.0
 #: Escalations that do not queue: the engine's own (the call is ending on its fallback path).
 NOT_QUEUED_SOURCES = ("engine", "failures")
 
@@ -84,6 +88,52 @@ class CallQueue:
         if entry is None or self.bridge.ended:  # accepted, or the call ended
             return
         await session.say(TIMEOUT_LINES.get(fallback, TIMEOUT_LINES["webhook"]), by="the contact center")
+        if fallback == "voicemail":
+            await self._voicemail()
+
+    async def _voicemail(self) -> None:
+        """After the agent's line, the agent is silenced and the caller's audio kept (bounded) for
+        VOICEMAIL_SECONDS; then the message is saved as WAV and the call ends."""
+        from django.conf import settings
+
+        from calls.bridge import RECORDS_EXECUTOR, off_shared_thread
+        from realtime import takeover
+        from realtime.audio import decode_to_pcm16, wav_bytes
+
+        bridge, session = self.bridge, self.bridge.session
+        for _ in range(300):  # the agent says its line first (30 s at most)
+            await asyncio.sleep(0.1)
+            if bridge.ended or not (session.responses.active or session.responses.pending
+                                    or session.playback.is_playing()):
+                break
+        if bridge.ended or await takeover.take_over(session, "voicemail") is not None:
+            return
+        seconds = float(getattr(settings, "VOICEMAIL_SECONDS", VOICEMAIL_SECONDS))
+        fmt = session.config.audio_format
+        limit = int(seconds * (48000 if fmt == "audio/pcm" else 8000))
+        frames: list[bytes] = []
+        kept = 0
+
+        def keep(frame: bytes) -> None:
+            nonlocal kept
+            if kept < limit:
+                frames.append(frame[: limit - kept])
+                kept += len(frames[-1])
+
+        bridge.listen.also_caller = keep
+        try:
+            for _ in range(int(seconds * 10)):
+                if bridge.ended:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            bridge.listen.also_caller = None
+        pcm, rate = decode_to_pcm16(b"".join(frames), fmt)
+        if pcm.size:
+            await off_shared_thread(actions.do_save_voicemail, RECORDS_EXECUTOR)(
+                bridge.call_id, wav=wav_bytes(pcm, rate), duration_ms=round(pcm.size * 1000 / rate))
+        if not bridge.ended:
+            await session.close("voicemail_recorded")
 
     def close(self) -> None:
         if self.timer is not None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
 from calls import actions
 from calls.dashboard_views import supervisor_required
-from calls.models import HumanAgentPresence, QueueEntry
+from calls.models import HumanAgentPresence, QueueEntry, Voicemail
 from calls.takeover import is_human_agent
 
 
@@ -22,8 +22,11 @@ def _state(user: Any) -> dict[str, Any]:
                   "at": e.ended_at.isoformat() if e.ended_at else ""}
                  for e in QueueEntry.objects.filter(status=QueueEntry.Status.TIMED_OUT, fallback="callback")
                  .select_related("call").order_by("-ended_at")[:20]]
+    voicemails = [{"voicemail_id": v.pk, "call_id": v.call_id, "caller_id": v.call.caller_id,
+                   "duration_ms": v.duration_ms, "url": f"/dashboard/queue/voicemails/{v.pk}.wav"}
+                  for v in Voicemail.objects.select_related("call").defer("audio").order_by("-created_at")[:20]]
     return {"human_agent": is_human_agent(user), "available": available, "waiting": actions.waiting_entries(),
-            "callbacks": callbacks}
+            "callbacks": callbacks, "voicemails": voicemails}
 
 
 @supervisor_required
@@ -36,6 +39,15 @@ def queue_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def queue_state(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_state(request.user))
+
+
+@supervisor_required
+@require_GET
+def voicemail_audio(request: HttpRequest, voicemail_id: int) -> HttpResponse:
+    voicemail = get_object_or_404(Voicemail, pk=voicemail_id)
+    response = HttpResponse(bytes(voicemail.audio), content_type="audio/wav")
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @supervisor_required

@@ -15,4 +15,5 @@ urlpatterns = [
     path("dashboard/queue/state/", queue_views.queue_state, name="queue_state"),
     path("dashboard/queue/availability/", queue_views.set_availability, name="queue_availability"),
     path("dashboard/queue/<int:entry_id>/accept/", queue_views.accept, name="queue_accept"),
+    path("dashboard/queue/voicemails/<int:voicemail_id>.wav", queue_views.voicemail_audio, name="voicemail"),
 ]

@@ -271,6 +271,10 @@ LISTEN_TAP_MAX_FRAMES = env.int("LISTEN_TAP_MAX_FRAMES", default=50)
 LISTEN_LISTENER_MAX_FRAMES = env.int("LISTEN_LISTENER_MAX_FRAMES", default=200)
 LISTEN_MAX_LAG_SECONDS = env.float("LISTEN_MAX_LAG_SECONDS", default=2.0)
 LISTEN_KEEPALIVE_SECONDS = env.float("LISTEN_KEEPALIVE_SECONDS", default=5.0)
+# People take the call (calls.takeover, calls.queue): a person's take-over socket silent this long
+# (its worker died) hands the call back (0: three keepalive periods); a voicemail lasts at most this long.
+TAKEOVER_LOST_SECONDS = env.float("TAKEOVER_LOST_SECONDS", default=0.0)
+VOICEMAIL_SECONDS = env.float("VOICEMAIL_SECONDS", default=30.0)
 # Scenario a phone call runs when /twilio/voice names none and its dialled number reaches none
 # (empty: the first scenario by slug, only while no scenario lists inbound numbers).
 TWILIO_DEFAULT_SCENARIO = env("TWILIO_DEFAULT_SCENARIO", default="")

@@ -156,7 +156,8 @@ class Limits(_Part):
 class People(_Part):
     """People on the call (calls.queue, realtime.translation): ``queue_timeout_s`` > 0 puts an
     escalated call in the queue of human agents for that long before ``queue_fallback`` ("webhook":
-    the escalation webhook; "callback": a callback request); ``caller_language``: the caller's
+    the escalation webhook; "callback": a callback request; "voicemail": the caller's message, recorded
+    as audio); ``caller_language``: the caller's
     language (ISO 639-1) when a person speaking English takes the call through live translation."""
 
     queue_timeout_s: int = 0

@@ -13,7 +13,7 @@ from django.utils import timezone
 from calls import publish
 from calls.actions.escalations import do_escalate
 from calls.actions.supervisors import SupervisorActionRefused
-from calls.models import Call, Escalation, HumanAgentPresence, QueueEntry, SupervisorAction
+from calls.models import Call, Escalation, HumanAgentPresence, QueueEntry, SupervisorAction, Voicemail
 from calls.publish import publish_event
 
 logger = logging.getLogger(__name__)
@@ -171,3 +171,12 @@ def do_queue_timeout_call(call_id: int) -> QueueEntry | None:
     """The call's waiting entry times out (see do_queue_timeout); None when none waits."""
     entry = QueueEntry.objects.filter(call_id=call_id, status=QueueEntry.Status.WAITING).first()
     return do_queue_timeout(entry.pk) if entry is not None else None
+
+
+def do_save_voicemail(call_id: int, *, wav: bytes, duration_ms: int) -> Voicemail:
+    """The caller's message after nobody answered, kept as WAV; a `voicemail` event."""
+    with transaction.atomic():
+        voicemail = Voicemail.objects.create(call_id=call_id, audio=wav, duration_ms=duration_ms)
+        publish_event(call_id, "voicemail", {"voicemail_id": voicemail.pk, "duration_ms": duration_ms})
+    logger.info("call %s: voicemail of %d ms kept", call_id, duration_ms)
+    return voicemail

@@ -57,6 +57,19 @@
       li.textContent = `Call #${c.call_id}: call back ${c.caller_id}${c.reason ? ` (${c.reason})` : ""}`;
       return li;
     }));
+    const voicemails = document.getElementById("voicemails");
+    const shown = new Set(Array.from(voicemails.children, (li) => li.dataset.voicemail));
+    for (const v of state.voicemails || []) {
+      if (shown.has(String(v.voicemail_id))) continue; // keep a player that is playing
+      const li = document.createElement("li");
+      li.dataset.voicemail = v.voicemail_id;
+      const audio = document.createElement("audio");
+      audio.controls = true;
+      audio.preload = "none";
+      audio.src = v.url;
+      li.append(`Call #${v.call_id} from ${v.caller_id} (${Math.round(v.duration_ms / 1000)} s) `, audio);
+      voicemails.prepend(li);
+    }
     if (available) available.checked = state.available;
   }
 

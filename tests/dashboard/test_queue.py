@@ -145,3 +145,29 @@ async def test_only_supervisors_see_the_queue_and_only_human_agents_take_calls(
     await staff.aforce_login(supervisor)
     assert (await staff.get("/dashboard/queue/state/")).json()["human_agent"] is False
     assert (await staff.post("/dashboard/queue/availability/", {"available": "1"})).status_code == 403
+
+
+async def test_nobody_answers_in_time_the_caller_leaves_a_voicemail(
+        live_demo: Any, upstream: Any, operator: Any, supervisor: Any, settings: Any) -> None:
+    from calls.models import Call, Voicemail
+    from tests.calls.conftest import speech_frames
+
+    settings.VOICEMAIL_SECONDS = 1.5
+    call, call_id = await escalated_call(upstream, operator, timeout_s=1, fallback="voicemail")
+    await wait_for_db(lambda: QueueEntry.objects.filter(call_id=call_id, status="timed_out").exists(), 10)
+    await call.wait_event("human.joined", timeout=15)  # the agent said its line and is silenced
+    for _ in range(3):
+        for frame in speech_frames(300, 200):
+            await call.communicator.send_to(bytes_data=frame)
+        await asyncio.sleep(0.2)
+    assert await call.wait_closed(15) == 1000
+    voicemail = await wait_for_db(lambda: Voicemail.objects.filter(call_id=call_id).first())
+    assert 200 <= voicemail.duration_ms <= 1500
+    reason = await database_sync_to_async(lambda: Call.objects.get(pk=call_id).end_reason)()
+    assert reason == "voicemail_recorded"
+    staff = AsyncClient()
+    await staff.aforce_login(supervisor)
+    state = (await staff.get("/dashboard/queue/state/")).json()
+    url = state["voicemails"][0]["url"]
+    audio = await staff.get(url)
+    assert audio.status_code == 200 and audio["Content-Type"] == "audio/wav" and audio.content[:4] == b"RIFF"

@@ -194,3 +194,37 @@ async def test_take_over_a_phone_call_clears_twilio_and_plays_the_person_in_mula
     assert await person.wait_closed() == 1000
     await stream.send({"event": "stop", "streamSid": STREAM_SID, "stop": {}})
     assert await stream.client.wait_closed() == 1000
+
+
+async def test_a_take_over_whose_socket_went_quiet_is_handed_back(
+        live_demo: Any, upstream: Any, operator: Any, supervisor: Any, settings: Any) -> None:
+    """The person's worker died: no renewals reach the call, which hands itself back and says so."""
+    from channels.layers import get_channel_layer
+
+    from calls import actions
+    from calls.models import call_group
+    from calls.takeover import CALL_TAKEOVER
+
+    settings.TAKEOVER_LOST_SECONDS = 0.6
+    upstream.script(response("Hello, how can I help?"), response("I'm back, how can I help?"))
+    call = await browser_call(operator)
+    call_id = (await call.wait_for(is_frame("call")))["call_id"]
+    await call.wait_event("transcript.done", role="assistant")
+    row = await database_sync_to_async(actions.do_take_over)(call_id, user=supervisor)
+    await get_channel_layer().group_send(call_group(call_id), {"type": CALL_TAKEOVER, "op": "start",
+                                                               "action_id": row.pk, "by": "sam"})
+    await call.wait_event("human.joined")
+    await call.wait_event("human.left", timeout=10)
+    kinds = await database_sync_to_async(lambda: list(SupervisorAction.objects.filter(call_id=call_id)
+                                                      .order_by("id").values_list("kind", "text")))()
+    for _ in range(50):
+        if len(kinds) == 2:
+            break
+        await call.drain(0.1)
+        kinds = await database_sync_to_async(lambda: list(SupervisorAction.objects.filter(call_id=call_id)
+                                                          .order_by("id").values_list("kind", "text")))()
+    assert kinds == [("take_over", ""), ("hand_back", "the person's connection was lost")]
+    await call.communicator.send_json_to({"type": "text", "text": "Hello?"})
+    await call.wait_event("transcript.done", role="assistant", text="I'm back, how can I help?")
+    await call.communicator.send_json_to({"type": "hangup"})
+    await call.wait_closed()
