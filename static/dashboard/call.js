@@ -91,6 +91,11 @@
         return el("li", {class: "crumb crumb-minor", text: "· Call answered"});
       case "call_ended":
         return el("li", {class: "crumb crumb-ended", text: `■ Call ended: ${e.reason}`});
+      case "queue":
+        return el("li", {class: "crumb crumb-escalation", text: `⏳ Queue: ${e.status}${e.by ? " by " + e.by : ""}` +
+          ` (after ${e.wait_ms} ms${e.status === "timed_out" ? ", then " + e.fallback : ""})`});
+      case "voicemail":
+        return el("li", {class: "crumb crumb-minor", text: `✉ Voicemail of ${e.duration_ms} ms (on the queue page)`});
       default:
         return null;
     }

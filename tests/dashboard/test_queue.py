@@ -115,6 +115,11 @@ async def test_an_escalated_call_waits_and_the_first_available_human_takes_it(
     await person.wait_closed()
     escalation = await database_sync_to_async(Escalation.objects.get)(pk=entry.escalation_id)
     assert escalation.attempts == 0  # a human took it: the webhook never went
+    staff = AsyncClient()
+    await staff.aforce_login(hana)
+    page = await staff.get(f"/dashboard/calls/{call_id}/")
+    assert page.status_code == 200 and b"Queue: <strong>accepted</strong> by hana" in page.content
+    assert b"took the call over" in page.content
 
 
 async def test_nobody_answers_in_time_the_call_takes_the_callback_path(
