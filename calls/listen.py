@@ -485,7 +485,10 @@ class ListenConsumer(SlotHolder):
                 task.cancel()
         if self.subscription is not None:
             subscription, self.subscription = self.subscription, None
-            await subscription.close()
+            try:  # bounded: a Redis connection closed under a cancelled read must not hold the rest
+                await asyncio.wait_for(subscription.close(), 2)
+            except TimeoutError:
+                logger.warning("call %s: closing a listener's subscription timed out", self.call_id)
         if self.action_id is not None:
             action_id, self.action_id = self.action_id, None
             await off_shared_thread(self.close_action)(action_id, reason)

@@ -359,13 +359,13 @@ class TakeoverConsumer(ListenConsumer):
 
     async def _wind_down(self, reason: str) -> None:
         action_id = self.action_id
-        await super()._wind_down(reason)
-        if action_id is not None and self.call_id is not None:
+        if action_id is not None and self.call_id is not None:  # the call first: the agent resumes at once
             try:
                 await self.channel_layer.group_send(call_group(self.call_id), {
                     "type": CALL_TAKEOVER, "op": "stop", "action_id": action_id, "reason": reason})
             except Exception:  # the call's watchdog hands back when the renewals stop
                 logger.warning("call %s: could not tell the call to hand back", self.call_id, exc_info=True)
+        await super()._wind_down(reason)
         current = asyncio.current_task()
         pending = [t for t in getattr(self, "_tasks", []) if t is not current and not t.done()]
         if pending:  # cancelled above: let them finish unwinding
