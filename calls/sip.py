@@ -302,9 +302,9 @@ class SipCallRunner:
         return task
 
     async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(settings.CALL_HEARTBEAT_SECONDS)
-            await database_sync_to_async(actions.do_heartbeat)(self.call_id)
+        from calls.live import heartbeat
+
+        await heartbeat(self.call_id)  # survives a database outage
 
     async def _listen(self, layer: Any) -> None:
         """Messages to the call's group, handled as the consumers handle them."""
