@@ -178,11 +178,13 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     phones: list[Any] = []
     supervisors: list[Supervisor] = []
     try:
-        for _ in range(args.calls):
+        async def call() -> Any:
             sid, path = await asyncio.to_thread(place_twilio_call, bench.stack.port)
-            phones.append(await Phone(bench.stack.port, sid, path).open())
-        for phone in phones:
-            await phone.quiet(timeout=60)  # every greeting heard
+            return await Phone(bench.stack.port, sid, path).open()
+
+        while len(phones) < args.calls:  # ten callers at a time
+            phones += await asyncio.gather(*(call() for _ in range(min(10, args.calls - len(phones)))))
+        await asyncio.gather(*(phone.quiet(timeout=120) for phone in phones))  # every greeting heard
         holders = {bench.stack.pid_holding(p.client_port) for p in phones}
         calls = await sync_to_async(lambda: dict(Call.objects.filter(
             external_id__in=[p.call_sid for p in phones]).values_list("external_id", "pk")))()
@@ -208,10 +210,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
               f"{busy_presses} key presses", flush=True)
         await asyncio.sleep(1.0)
     finally:
-        for supervisor in supervisors:
-            await supervisor.close()
-        for phone in phones:
-            await phone.hang_up()
+        await asyncio.gather(*(supervisor.close() for supervisor in supervisors), return_exceptions=True)
+        await asyncio.gather(*(phone.hang_up() for phone in phones), return_exceptions=True)
         bench.close()
 
     # Score: every event frame that arrived after the supervisors were up.
