@@ -298,6 +298,39 @@ class Platform:
                 proc.kill()
 
 
+@dataclass
+class BenchSetup:
+    tmp: Path
+    env: dict[str, str]
+    upstream: Upstream
+    redis_url: str
+
+
+def prepare_bench(name: str, database: str, redis_use: str) -> BenchSetup:
+    """What `bench.bridge` and `bench.listen` start from: a temp dir, the local upstream, a migrated
+    database with the demo loaded (SQLite in the temp dir unless ``database`` names one), the daphne
+    workers' environment, and Django set up in this process against the same database and Redis."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url:
+        raise SystemExit(f"bench.{name} needs REDIS_URL ({redis_use})")
+    upstream = Upstream()
+    env = {**os.environ, "DATABASE_URL": database or f"sqlite:///{tmp / 'bench.sqlite3'}", "REDIS_URL": redis_url,
+           "LOG_LEVEL": "WARNING", "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream.port}/v1",
+           "OPENAI_API_KEY": "sk-bench", "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": "https://bench.invalid",
+           "CALL_CAPACITY_PER_WORKER": "0", "DJANGO_SETTINGS_MODULE": "contactcenter.settings"}
+    env.pop("TEST_DATABASE_NAME", None)
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL",
+                                           "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "manage.py", "loaddemo"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    import django
+
+    django.setup()
+    return BenchSetup(tmp, env, upstream, redis_url)
+
+
 def start_platform(env: dict[str, str], workers: int, log_dir: Path) -> Platform:
     from contactcenter.management.commands.runcontactcenter import listening_socket, wait_for_http
 
@@ -520,25 +553,8 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-bridge-"))
-    database = args.database or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    redis_url = os.environ.get("REDIS_URL", "")
-    if not redis_url:
-        raise SystemExit("bench.bridge needs REDIS_URL (the channel layer and the Celery broker)")
-    upstream = Upstream()
-    env = {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING",
-           "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream.port}/v1", "OPENAI_API_KEY": "sk-bench",
-           "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": "https://bench.invalid",
-           "CALL_CAPACITY_PER_WORKER": "0", "DJANGO_SETTINGS_MODULE": "contactcenter.settings"}
-    env.pop("TEST_DATABASE_NAME", None)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL",
-                                           "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([sys.executable, "manage.py", "loaddemo"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    import django
-
-    django.setup()
+    bench = prepare_bench("bridge", args.database, "the channel layer and the Celery broker")
+    tmp, env, upstream, redis_url = bench.tmp, bench.env, bench.upstream, bench.redis_url
     import redis
 
     from calls.models import Call
@@ -558,7 +574,7 @@ def main() -> None:
     sign_base = base  # the webhook is signed for the URL it is sent to (the view accepts either)
     results: dict[str, float] = {}
     epoch = 1
-    print(f"bench.bridge: {args.workers} daphne workers + Celery, database {database.split(':')[0]}, "
+    print(f"bench.bridge: {args.workers} daphne workers + Celery, database {env['DATABASE_URL'].split(':')[0]}, "
           f"{os.cpu_count()} cores; levels {args.levels}; {args.seconds:.0f} s windows", flush=True)
     try:
         results["setup_cpu_ms"] = asyncio.run(setup_cpu(target, sign_base, platform.pids, args.setup_calls, epoch,

@@ -55,9 +55,9 @@ class TurnDescriber:
     length (zero crossings per 20 ms window; silent windows skipped)."""
 
     async def transcribe(self, data: bytes, audio_format: str) -> str | None:
-        from realtime.server import audio as fmt
+        from realtime import audio as fmt
 
-        samples = fmt.decode(data, audio_format)
+        samples = fmt.decode_float(data, audio_format)
         window = fmt.sample_rate(audio_format) * FRAME_MS // 1000
         pitches = []
         for start in range(0, len(samples) - window + 1, window):
@@ -81,9 +81,9 @@ class CallRun:
 
 async def run_calls(server: Any, calls: int, turns: int, inject: Any = None) -> list[CallRun]:
     """``calls`` concurrent engine calls, each saying ``turns`` utterances in real time."""
+    from realtime import audio as fmt
     from realtime import events as ev
     from realtime.config import EngineConfig
-    from realtime.server import audio as fmt
     from realtime.session import CallSession
     from tests.engine.factories import SERVER_VAD, retail_spec
 

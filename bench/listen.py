@@ -24,14 +24,10 @@ import argparse
 import asyncio
 import os
 import struct
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.bridge import AUTH_TOKEN, ROOT, Upstream, cpu_seconds, fmt, pct, run_level, start_platform
+from bench.bridge import Upstream, cpu_seconds, fmt, pct, prepare_bench, run_level, start_platform
 
 PAGE_HEADER = struct.Struct("<cxHd")
 
@@ -121,25 +117,8 @@ def main() -> None:
     parser.add_argument("--database", default="", help="a PostgreSQL URL (default: SQLite in a temp dir)")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-listen-"))
-    database = args.database or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    redis_url = os.environ.get("REDIS_URL", "")
-    if not redis_url:
-        raise SystemExit("bench.listen needs REDIS_URL (the channel layer and the listeners' pub/sub)")
-    upstream = Upstream()
-    env = {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING",
-           "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream.port}/v1", "OPENAI_API_KEY": "sk-bench",
-           "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": "https://bench.invalid",
-           "CALL_CAPACITY_PER_WORKER": "0", "DJANGO_SETTINGS_MODULE": "contactcenter.settings"}
-    env.pop("TEST_DATABASE_NAME", None)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL",
-                                           "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([sys.executable, "manage.py", "loaddemo"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    import django
-
-    django.setup()
+    bench = prepare_bench("listen", args.database, "the channel layer and the listeners' pub/sub")
+    tmp, env, upstream = bench.tmp, bench.env, bench.upstream
     from django.contrib.auth import get_user_model
     from django.test import Client
 

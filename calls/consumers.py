@@ -82,13 +82,10 @@ class CallConsumer(SlotHolder):
     # --- every way out ends the call, exactly once ------------------------------------------------
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Daphne cancels a consumer at shutdown (SIGTERM) and when it outlives its close timeout
-        (an overloaded worker): the call ends on the way out, whatever the consumer was doing."""
+        """The call itself ends in `on_application_end`, on every way out; this only makes sure
+        the worker never counts a consumer that is gone."""
         try:
             await super().__call__(scope, receive, send)
-        except asyncio.CancelledError:
-            await asyncio.shield(self.end_call("server_shutdown" if LIVE.draining else "server_overloaded"))
-            raise
         finally:
             LIVE.leave(self)
 
@@ -203,27 +200,32 @@ class CallConsumer(SlotHolder):
         return "caller_hung_up"
 
     async def on_application_end(self) -> None:
-        """However the consumer ended (its disconnect never ran when it crashed or the server
-        cancelled it), the call it carried ends with it."""
-        if self.bridge is not None and not self.bridge.ended:
-            # Cancelled by the server: at shutdown (draining) or past its close timeout (overloaded).
-            task = asyncio.current_task()
-            cancelled = task is not None and task.cancelling() > 0
-            reason = ("server_shutdown" if LIVE.draining else "server_overloaded") if cancelled else "lost"
+        """The one owner of ending the call on the consumer's way out, however it went: a hang-up
+        (already ended: nothing left to do), a crash, or daphne cancelling it at shutdown (SIGTERM)
+        or past its close timeout (an overloaded worker), when its disconnect never ran."""
+        task = asyncio.current_task()
+        cancelled = task is not None and task.cancelling() > 0
+        reason = ("server_shutdown" if LIVE.draining else "server_overloaded") if cancelled else "lost"
+        if self.bridge_running():
             logger.warning("%s call %s: the consumer ended without a hang-up; ending the call (%s)",
                            self.channel_label, self.call_id, reason)
-            # Shielded: the server may cancel the consumer again while the record is written.
-            await asyncio.shield(asyncio.ensure_future(self._end_unended_call(reason)))
+        # Shielded: the server may cancel the consumer again while the record is written.
+        await asyncio.shield(asyncio.ensure_future(self._end_on_exit(reason)))
 
-    async def _end_unended_call(self, reason: str) -> None:
-        assert self.bridge is not None
+    def bridge_running(self) -> bool:
+        bridge = getattr(self, "bridge", None)
+        return bridge is not None and not bridge.ended
+
+    async def _end_on_exit(self, reason: str) -> None:
         try:
-            await asyncio.wait_for(self.bridge.close(reason), 10)
+            await asyncio.wait_for(self.end_call(reason), 10)  # once: a no-op after a hang-up
         except Exception:
-            logger.exception("%s call %s: the engine did not close cleanly", self.channel_label, self.call_id)
-        if not self.bridge.ended and self.call_id is not None:  # the engine never got going: end the record
+            logger.exception("%s call %s: the engine did not close cleanly", self.channel_label,
+                             getattr(self, "call_id", None))
+        if self.bridge_running() and self.call_id is not None:  # the engine never got going: end the record
             await database_sync_to_async(actions.do_end_call)(self.call_id, reason)
-        self.bridge.session.playback.clear()
+        if getattr(self, "bridge", None) is not None:
+            self.bridge.session.playback.clear()
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
         """Send, unless the peer is already gone: its disconnect is on the way, and the engine's

@@ -1,4 +1,5 @@
-"""Celery work of live calls: summaries, escalation webhooks, session recreation and the reaper.
+"""Celery work of live calls: summaries, escalation webhooks and the reaper of lost calls (session
+recreation is the engine's alone).
 
 Every task is safe to run twice or on several workers at once: work is claimed with a conditional
 UPDATE (`filter(...).update(...)` that changes one row or none) before it is done.
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from calls import actions
 from calls.models import Call, Summary, TranscriptItem
+from realtime.context import transcript_lines
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +65,9 @@ class EscalationWebhookFailed(Exception):
 
 
 def _transcript_text(turns: list[dict[str, Any]]) -> str:
-    lines = []
-    for turn in turns:
-        who = "Caller" if turn.get("role") == "user" else f"Agent ({turn.get('agent') or 'agent'})"
-        text = str(turn.get("text") or "").strip()
-        if text:
-            lines.append(f"{who}: {text}")
-    return "\n".join(lines)
+    """The transcript as the summariser model reads it, in the engine's extractive summary's words."""
+    rows = [(str(t.get("role") or ""), str(t.get("agent") or ""), str(t.get("text") or "")) for t in turns]
+    return "\n".join(transcript_lines(rows))
 
 
 def _supervisor_text(instructions: str, text: str, *, schema: dict[str, Any] | None = None) -> str:

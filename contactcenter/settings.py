@@ -156,7 +156,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 # Three queues, so that what a live call waits for never sits behind post-call work or webhooks:
-#   live       rolling context summaries a call is waiting for, hang-up work (the reaper), recreation asks
+#   live       rolling context summaries a call is waiting for, hang-up work (the reaper)
 #   post_call  post-call summaries and dispositions (retried for up to minutes), other batch work
 #   webhooks   escalation webhooks to other systems (slow or failing endpoints stay here)
 # The `make run` worker consumes all three (TASK_QUEUES_CONSUMED); at scale, run a worker per queue.

@@ -69,6 +69,15 @@ def normalize_format(fmt: str | dict[str, Any] | None) -> str:
         raise ValueError(f"unknown audio format {fmt!r}; expected one of {FORMATS}") from None
 
 
+def format_type(fmt: str | dict[str, Any] | None) -> str:
+    """Like :func:`normalize_format`, but an unknown or unsupported format reads as audio/pcm (the
+    protocol server's session objects are validated elsewhere)."""
+    try:
+        return normalize_format(fmt)
+    except ValueError:
+        return PCM
+
+
 def sample_rate(fmt: str | dict[str, Any] | None) -> int:
     return FORMAT_RATES[normalize_format(fmt)]
 
@@ -81,6 +90,11 @@ def bytes_per_second(fmt: str | dict[str, Any] | None) -> int:
 def duration_ms(nbytes: int, fmt: str | dict[str, Any] | None) -> float:
     """Duration in milliseconds of ``nbytes`` of audio in ``fmt``."""
     return nbytes * 1000.0 / bytes_per_second(fmt)
+
+
+def bytes_per_ms(fmt: str | dict[str, Any] | None) -> int:
+    """Whole bytes per millisecond: 48 for PCM16 at 24 kHz, 8 for G.711."""
+    return bytes_per_second(fmt) // 1000
 
 
 def ms_to_bytes(ms: float, fmt: str | dict[str, Any] | None) -> int:
@@ -332,6 +346,37 @@ def pcm16_to_float32(pcm: Int16Array) -> Float32Array:
 
 def float32_to_pcm16(audio: Float32Array) -> Int16Array:
     return _to_int16(np.asarray(audio, dtype=np.float32) * 32767.0)
+
+
+def decode_float(data: bytes, fmt: str | dict[str, Any] | None) -> Float32Array:
+    """Bytes in ``fmt`` to float32 samples in [-1, 1] at the format's own rate; a torn final PCM16
+    sample is dropped (the API would refuse it; an energy VAD just skips it)."""
+    if normalize_format(fmt) == PCM and len(data) % 2:
+        data = data[:-1]
+    return pcm16_to_float32(decode_to_pcm16(data, fmt)[0])
+
+
+def encode_float(samples: npt.NDArray[np.floating[Any]], fmt: str | dict[str, Any] | None) -> bytes:
+    """Float samples in [-1, 1] at the format's own rate to bytes in ``fmt``."""
+    return encode_pcm16(float32_to_pcm16(np.asarray(samples, dtype=np.float32)), fmt)
+
+
+def tone(ms: int, fmt: str, *, frequency: float = 220.0, amplitude: float = 0.1) -> bytes:
+    """A sine tone of ``ms`` milliseconds in ``fmt`` (amplitude 0 gives digital silence): the
+    deterministic "speech" of the scripted responder and of tests."""
+    rate = sample_rate(fmt)
+    t = np.arange(rate * ms // 1000, dtype=np.float32) / rate
+    return encode_float(amplitude * np.sin(2 * math.pi * frequency * t), fmt)
+
+
+def silence(ms: int, fmt: str) -> bytes:
+    return tone(ms, fmt, amplitude=0.0)
+
+
+def rms(samples: npt.NDArray[np.floating[Any]]) -> float:
+    if samples.size == 0:
+        return 0.0
+    return float(np.sqrt(np.mean(np.square(samples.astype(np.float64)))))
 
 
 def to_float32_16k(data: bytes, fmt: str | dict[str, Any] | None) -> Float32Array:

@@ -9,6 +9,9 @@ a reconnect there opens a fresh server session behind our back (no instructions,
 conversation), while the engine must restore the current agent and the context and know the gap.
 ``CallSession`` does recreation itself; this class reports a close (code, reason) and stops.
 
+Each received event carries its typed model event (``ServerEvent.event``, see
+``realtime.model_events``): the session acts on those, never on the wire's dicts.
+
 Every client shares one TLS context (`async_client`): building one loads the CA bundle, a few
 hundred milliseconds of CPU on the event loop that every other call of the process would wait for.
 """
@@ -20,7 +23,6 @@ import functools
 import json
 import logging
 import ssl
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -29,6 +31,9 @@ import certifi
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from openai.types.realtime import RealtimeServerEvent
 from websockets.exceptions import ConnectionClosed
+
+from realtime.model_events import ModelEvent
+from realtime.model_events import parse as parse_model_event
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +53,6 @@ def async_client(base_url: str, api_key: str, **options: Any) -> AsyncOpenAI:
                        http_client=DefaultAsyncHttpxClient(verify=shared_ssl_context()), **options)
 
 
-#: One client per event loop and endpoint: making an ``AsyncOpenAI`` builds an SSL context
-#: (loading the CA store, about a quarter of a second of CPU on the event loop), which a call
-#: must not pay on connect. The client only builds the WebSocket's URL and headers here.
-_SHARED_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], AsyncOpenAI]] = (
-    weakref.WeakKeyDictionary())
-
-
-def shared_client(base_url: str, api_key: str) -> AsyncOpenAI:
-    """The event loop's client for ``base_url`` and ``api_key``, made on first use."""
-    clients = _SHARED_CLIENTS.setdefault(asyncio.get_running_loop(), {})
-    client = clients.get((base_url, api_key))
-    if client is None:
-        client = clients[(base_url, api_key)] = async_client(base_url, api_key, max_retries=0)
-    return client
-
-
 class ConnectionLost(Exception):
     """The WebSocket closed; ``code``/``reason`` are the close frame's (1001 on session expiry)."""
 
@@ -75,11 +64,16 @@ class ConnectionLost(Exception):
 
 @dataclass
 class ServerEvent:
-    """A server event: its ``type``, the raw ``payload`` dict, and ``parsed`` (the openai model)."""
+    """A server event: its ``type``, the raw ``payload`` dict, ``event`` (the typed model event a
+    session acts on, None for the rest) and ``parsed`` (the openai model)."""
 
     type: str
     payload: dict[str, Any]
     _conn: AsyncRealtimeConnection | None = None
+
+    @property
+    def event(self) -> ModelEvent | None:
+        return parse_model_event(self.payload)
 
     @property
     def parsed(self) -> RealtimeServerEvent:
@@ -98,15 +92,17 @@ class RealtimeConnection:
         connect_timeout_s: float = 10.0,
         query: Mapping[str, str] | None = None,
         call_id: str | None = None,
-        client: AsyncOpenAI | None = None,
+        client: AsyncOpenAI,
     ) -> None:
-        """``client``: an AsyncOpenAI client to connect through, kept open by ``aclose_client``
-        (its owner closes it); without one, a client of its own (making one costs a TLS context)."""
+        """``client``: the AsyncOpenAI client at ``base_url`` to connect through, owned by the call
+        (one per call and provider, made with `async_client`): this class never closes it.
+        ``api_key`` is the client's own; it is not read here."""
+        self.base_url = base_url
         self.model = model
         self.call_id = call_id
         self.query = dict(query or {})
         self.connect_timeout_s = connect_timeout_s
-        self._client = client or shared_client(base_url, api_key)
+        self._client = client
         self._conn: AsyncRealtimeConnection | None = None
         self.closed = False
 
@@ -158,7 +154,7 @@ class RealtimeConnection:
                 log.debug("closing the Realtime connection failed: %s", exc)
 
     async def aclose_client(self) -> None:
-        """Close the WebSocket (the client is shared by the loop's calls and stays open)."""
+        """Close the WebSocket (the client is its owner's and stays open)."""
         await self.close()
 
 

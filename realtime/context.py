@@ -36,6 +36,22 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _MAX_SUMMARY_CHARS = 600
 
 
+def speaker(role: str, agent: str = "") -> str:
+    """How a summary names who spoke a turn: "Caller", or "Agent (<agent slug>)"."""
+    return "Caller" if role == "user" else f"Agent ({agent or 'agent'})"
+
+
+def transcript_lines(turns: Sequence[tuple[str, str, str]], *, first_sentence: bool = False) -> list[str]:
+    """"<speaker>: <text>" for each (role, agent, text) turn with words in it; with
+    ``first_sentence``, only each turn's first sentence (the extractive summary's lines)."""
+    lines = []
+    for role, agent, text in turns:
+        text = text.strip()
+        if text:
+            lines.append(f"{speaker(role, agent)}: {_first_sentence(text) if first_sentence else text}")
+    return lines
+
+
 def _first_sentence(text: str, limit: int = 120) -> str:
     sentence = _SENTENCE.split(text.strip(), maxsplit=1)[0]
     return sentence if len(sentence) <= limit else sentence[: limit - 1] + "…"
@@ -45,10 +61,8 @@ async def extractive_summary(turns: Sequence[TranscriptItem], previous: str = ""
     """Deterministic: the previous summary plus the first sentence of each condensed turn,
     capped in length (oldest lines dropped first) so the summary itself stays bounded."""
     lines = [line for line in previous.splitlines() if line.strip()]
-    for turn in turns:
-        if turn.text.strip():
-            who = "Caller" if turn.role == "user" else f"Agent ({turn.agent})"
-            lines.append(f"- {who}: {_first_sentence(turn.text)}")
+    condensed = transcript_lines([(t.role, t.agent, t.text) for t in turns], first_sentence=True)
+    lines.extend(f"- {line}" for line in condensed)
     while lines and sum(len(line) + 1 for line in lines) > _MAX_SUMMARY_CHARS:
         lines.pop(0)
     return "\n".join(lines)

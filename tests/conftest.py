@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from bench.stack import RAISED_RATE_LIMITS
+
 
 @pytest.fixture(autouse=True)
 def _worker_quiet_before_flush(request: pytest.FixtureRequest) -> Iterator[None]:
@@ -25,5 +27,17 @@ def _worker_quiet_before_flush(request: pytest.FixtureRequest) -> Iterator[None]
 def _phone_rate_limits_out_of_the_way(settings: Any) -> None:
     """The whole suite calls in from a few test numbers within minutes; the limits' own tests
     (tests/calls/test_twilio_voice_replay.py) set them low again."""
-    settings.TWILIO_VOICE_CALLER_RATE_LIMIT = 100_000
-    settings.TWILIO_VOICE_RATE_LIMIT = 100_000
+    for name, value in RAISED_RATE_LIMITS.items():
+        setattr(settings, name, value)
+
+
+@pytest.fixture
+def supervisor(django_user_model: Any) -> Any:
+    """A staff user: what the dashboard and the audit call a supervisor."""
+    return django_user_model.objects.create_user("sam", password="watch-the-calls-123", is_staff=True)
+
+
+@pytest.fixture
+def outsider(django_user_model: Any) -> Any:
+    """A signed-in user who is not staff."""
+    return django_user_model.objects.create_user("olly", password="just-an-operator-123")

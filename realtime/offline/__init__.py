@@ -47,14 +47,8 @@ Dialogue policy (``policy``)
 from realtime.offline.policy import DialoguePolicy, FunctionCall, PolicyResponse
 from realtime.offline.stt import Recognizer, Transcript, get_recognizer
 from realtime.offline.tts import SpeechChunk, Synthesizer, get_synthesizer, split_sentences
-from realtime.offline.vad import (
-    EAGERNESS_SILENCE_MS,
-    SpeechStarted,
-    SpeechStopped,
-    VadConfig,
-    VadEvent,
-    VoiceActivityDetector,
-)
+from realtime.offline.vad import SpeechStarted, SpeechStopped, VadEvent, VoiceActivityDetector
+from realtime.vad import EAGERNESS_SILENCE_MS, VadConfig
 
 __all__ = [
     "EAGERNESS_SILENCE_MS",

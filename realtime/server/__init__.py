@@ -128,6 +128,8 @@ response.
 
 from typing import Any
 
+from realtime.vad import VadConfig
+
 from .app import ProtocolServer
 from .moderation import Moderator
 from .responders import (
@@ -147,7 +149,7 @@ from .responders import (
     text,
 )
 from .session import RealtimeSession
-from .vad import EnergyVAD, VadConfig, VoiceActivityDetector
+from .vad import EnergyVAD, VoiceActivityDetector
 
 __all__ = [
     "DefaultResponder",

@@ -48,14 +48,14 @@ import numpy as np
 
 from realtime import audio as codecs
 from realtime.offline import DialoguePolicy, PolicyResponse, SpeechStarted, SpeechStopped, split_sentences
-from realtime.offline import VadConfig as SileroConfig
 from realtime.offline import VoiceActivityDetector as SileroDetector
 from realtime.offline.hints import prompt_for
 from realtime.offline.vad import FRAME_MS, FRAME_SAMPLES
+from realtime.vad import VadConfig
 
 from .app import ProtocolServer
 from .responders import TRANSCRIPTION_CONTEXT, FunctionCallOutput, Output, ResponseContext, ScriptedResponse, TextOutput
-from .vad import VadConfig, VadEvent
+from .vad import VadEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -140,7 +140,7 @@ class OfflineEngine:
 
         for future in [self.cpu.submit(warm) for _ in range(self.settings.workers)]:
             future.result()
-        self.vad_pool.submit(lambda: SileroDetector(SileroConfig()).feed(samples[: FRAME_SAMPLES * 20])).result()
+        self.vad_pool.submit(lambda: SileroDetector(VadConfig()).feed(samples[: FRAME_SAMPLES * 20])).result()
         return time.perf_counter() - t0
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -205,11 +205,11 @@ class SileroVAD:
 
     def _feed_pcm(self, pcm: codecs.Int16Array, rate: int, start_ms: int, config: VadConfig) -> list[VadEvent]:
         if self._detector is None:
-            self._detector = SileroDetector(self._silero_config(config), stream_offset_ms=start_ms)
+            self._detector = SileroDetector(config, stream_offset_ms=start_ms)
             self._needs_reset = True
         if self._needs_reset or config != self._config or rate != self._rate:
             if config != self._config:
-                self._detector.config = self._silero_config(config)
+                self._detector.config = config
             self._detector.reset(stream_offset_ms=start_ms)
             self._config, self._rate = config, rate
             self._resampler = codecs.Resampler(rate, 16000) if rate != 16000 else None
@@ -219,14 +219,6 @@ class SileroVAD:
             self._needs_reset = False
         x = self._resampler.process(pcm) if self._resampler is not None else pcm
         return self._frames(x, config)
-
-    @staticmethod
-    def _silero_config(config: VadConfig) -> SileroConfig:
-        return SileroConfig(
-            threshold=config.threshold,
-            prefix_padding_ms=config.prefix_padding_ms,
-            silence_duration_ms=config.silence_duration_ms,
-        )
 
     def _frames(self, x: codecs.Int16Array, config: VadConfig) -> list[VadEvent]:
         det = self._detector

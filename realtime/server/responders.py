@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import audio
+from realtime import audio
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import audio
+from realtime import audio
+from realtime.vad import VadConfig
+
 from .responders import (
     TRANSCRIPTION_CONTEXT,
     FunctionCallOutput,
@@ -42,7 +44,7 @@ from .state import (
     text_tokens,
     usage,
 )
-from .vad import VadConfig, VoiceActivityDetector
+from .vad import VoiceActivityDetector
 from .validation import ClientEventError, ServerEventInvalid, check_server_event, validate_client_event
 
 log = logging.getLogger(__name__)
@@ -371,27 +373,25 @@ class RealtimeSession:
         await self.emit({"type": "conversation.item.added", "previous_item_id": prev, "item": item.public()})
         await self.emit({"type": "conversation.item.done", "previous_item_id": prev, "item": item.public()})
 
-    async def _on_conversation_item_delete(self, data: dict[str, Any], event_id: str | None) -> None:
+    def _existing_item(self, data: dict[str, Any], verb: str, doing: str, event_id: str | None) -> Item:
+        """The item ``data["item_id"]`` names, or the API's error for ``verb`` ("delete", ...)."""
         item = self.item(data["item_id"])
         if item is None:
             raise ClientEventError(
-                "item_delete_invalid_item_id",
-                f"Error deleting item: the item with id '{data['item_id']}' does not exist.",
+                f"item_{verb}_invalid_item_id",
+                f"Error {doing} item: the item with id '{data['item_id']}' does not exist.",
                 "item_id",
                 event_id,
             )
+        return item
+
+    async def _on_conversation_item_delete(self, data: dict[str, Any], event_id: str | None) -> None:
+        item = self._existing_item(data, "delete", "deleting", event_id)
         self.items.remove(item)
         await self.emit({"type": "conversation.item.deleted", "item_id": item.id})
 
     async def _on_conversation_item_retrieve(self, data: dict[str, Any], event_id: str | None) -> None:
-        item = self.item(data["item_id"])
-        if item is None:
-            raise ClientEventError(
-                "item_retrieve_invalid_item_id",
-                f"Error retrieving item: the item with id '{data['item_id']}' does not exist.",
-                "item_id",
-                event_id,
-            )
+        item = self._existing_item(data, "retrieve", "retrieving", event_id)
         await self.emit({"type": "conversation.item.retrieved", "item": item.public(with_audio=True)})
 
     async def _on_conversation_item_truncate(self, data: dict[str, Any], event_id: str | None) -> None:
@@ -483,7 +483,7 @@ class RealtimeSession:
         if feed_async is not None:  # the detector works off the event loop
             events = await feed_async(chunk, fmt, int(start_ms), config)
         else:
-            events = self.vad.feed(audio.decode(chunk, fmt), audio.sample_rate(fmt), int(start_ms), config)
+            events = self.vad.feed(audio.decode_float(chunk, fmt), audio.sample_rate(fmt), int(start_ms), config)
         for event in events:
             if event.kind == "pause":
                 self._speculate(event.ms)

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import audio as audio_fmt
+from realtime import audio as audio_fmt
 
 DEFAULT_MODEL = "gpt-realtime-2"
 DEFAULT_INSTRUCTIONS = "You are a helpful, concise voice assistant."
@@ -135,7 +135,7 @@ class Item:
         return str(self.data["id"])
 
     def audio_ms(self, index: int = 0) -> int:
-        return audio_fmt.duration_ms(len(self.audio.get(index, b"")), self.audio_format)
+        return len(self.audio.get(index, b"")) // audio_fmt.bytes_per_ms(self.audio_format)
 
     def public(self, *, with_audio: bool = False) -> dict[str, Any]:
         """The item as events carry it (a deep copy); audio base64 only on request (retrieve)."""

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from . import audio
+from realtime import audio
+
 from .peer import RealtimeServer
 
 TEST_API_KEY = "sk-test-realtime-server"

@@ -6,19 +6,12 @@ default ``full_scale_rms`` of 0.1). It honours prefix_padding_ms and silence_dur
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 
-from . import audio
-
-
-@dataclass(frozen=True)
-class VadConfig:
-    threshold: float = 0.5
-    prefix_padding_ms: int = 300
-    silence_duration_ms: int = 500
+from realtime import audio
+from realtime.vad import VadConfig
 
 
 class VadEvent(NamedTuple):

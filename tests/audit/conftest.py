@@ -24,16 +24,6 @@ from tests.agents.conftest import make_agent
 DAY = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def supervisor(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("sam", password="watch-the-calls-123", is_staff=True)
-
-
-@pytest.fixture
-def outsider(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("olly", password="just-an-operator-123")
-
-
 def shop_scenario(slug: str = "shop", cap: int = 2) -> Scenario:
     """front → billing, billing → front, front → returns, returns → billing; human is the fallback."""
     agents = {name: make_agent(f"{slug}-{name}" if slug != "shop" else name)

@@ -26,6 +26,8 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
+from bench.stack import with_raised_rate_limits
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "browser-test-pass-1"
@@ -132,9 +134,7 @@ def server_env(**extra: str) -> dict[str, str]:
     env["DATABASE_URL"] = database_url(connection.settings_dict)
     env.pop("TEST_DATABASE_NAME", None)
     env["PYTHONUNBUFFERED"] = "1"
-    # Many test calls come from one caller number within minutes (as tests/conftest.py does in-process).
-    env.setdefault("TWILIO_VOICE_CALLER_RATE_LIMIT", "100000")
-    env.setdefault("TWILIO_VOICE_RATE_LIMIT", "100000")
+    env = with_raised_rate_limits(env)
     env.update(extra)
     return env
 

@@ -36,11 +36,14 @@ def operator(django_user_model: Any) -> Any:
 
 
 class GroupListener:
-    """A channel subscribed to a call's group, to see exactly what actions publish."""
+    """A channel subscribed to a call's group (or another group: the dashboard's), to see exactly
+    what actions publish."""
 
-    def __init__(self, call_id: int) -> None:
+    def __init__(self, call_id: int | None = None, *, group: str | None = None) -> None:
+        if (call_id is None) == (group is None):
+            raise TypeError("GroupListener takes a call id or a group name")
         self.layer = get_channel_layer()
-        self.group = call_group(call_id)
+        self.group = group if group is not None else call_group(call_id)  # type: ignore[arg-type]
         self.channel = async_to_sync(self.layer.new_channel)()
         async_to_sync(self.layer.group_add)(self.group, self.channel)
 

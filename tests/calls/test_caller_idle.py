@@ -7,8 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
 from calls import actions
 from calls.events import DASHBOARD_CALL, DASHBOARD_CHANGES, DASHBOARD_GROUP, EventSchemaError, check_event
@@ -20,16 +18,6 @@ SPEC = {"slug": "retail", "root_agent": "authentication", "hash": "f" * 64, "lim
 pytestmark = pytest.mark.django_db
 
 
-class DashboardListener(GroupListener):
-    """A channel in the dashboard-wide group."""
-
-    def __init__(self) -> None:
-        self.layer = get_channel_layer()
-        self.group = DASHBOARD_GROUP
-        self.channel = async_to_sync(self.layer.new_channel)()
-        async_to_sync(self.layer.group_add)(self.group, self.channel)
-
-
 def test_each_idle_timeout_is_counted_logged_and_published_in_sequence(
         listen: Any, django_capture_on_commit_callbacks: Any) -> None:
     capture = django_capture_on_commit_callbacks
@@ -37,7 +25,7 @@ def test_each_idle_timeout_is_counted_logged_and_published_in_sequence(
         call = actions.do_start_call(channel=Call.Channel.TWILIO, spec=SPEC, caller_id="+447700900123")
     assert call.idle_prompts == 0 and call.last_seq == 1
     listener = listen(call.pk)
-    dashboard = DashboardListener()
+    dashboard = GroupListener(group=DASHBOARD_GROUP)
     try:
         with capture(execute=True):
             actions.do_record_transcript(call.pk, item_id="a1", role="assistant", text="Hello?", agent="authentication")

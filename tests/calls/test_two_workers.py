@@ -22,6 +22,7 @@ import pytest
 import websockets
 from django.conf import settings as django_settings
 
+from bench.stack import with_raised_rate_limits
 from calls.models import Call
 from calls.twilio import compute_signature
 
@@ -47,13 +48,11 @@ def workers(live_demo: Any, threaded_realtime_server: Any, tmp_path: Any) -> Ite
     if "postgresql" not in db["ENGINE"] or not django_settings.REDIS_URL:
         pytest.skip("two workers need PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
     server = threaded_realtime_server.server
-    env = {**os.environ,
+    env = with_raised_rate_limits({**os.environ,
            "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
            "REDIS_URL": django_settings.REDIS_URL, "OPENAI_BASE_URL": server.base_url,
            "OPENAI_API_KEY": server.api_key, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": PUBLIC,
-           "DJANGO_SECRET_KEY": django_settings.SECRET_KEY, "LOG_LEVEL": "INFO",
-           # Every test call comes from one caller number within minutes (as tests/conftest.py does).
-           "TWILIO_VOICE_CALLER_RATE_LIMIT": "100000", "TWILIO_VOICE_RATE_LIMIT": "100000"}
+           "DJANGO_SECRET_KEY": django_settings.SECRET_KEY, "LOG_LEVEL": "INFO"})
     env.pop("TEST_DATABASE_NAME", None)
     started: list[tuple[int, Any]] = []
     for number in (1, 2):

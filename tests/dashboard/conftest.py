@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.calls.conftest import (  # noqa: F401 — fixtures shared with the live-calls tests
     CallClient,
     fresh_channel_layer,
@@ -14,16 +12,6 @@ from tests.calls.conftest import (  # noqa: F401 — fixtures shared with the li
     operator,
     upstream,
 )
-
-
-@pytest.fixture
-def supervisor(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("sam", password="watch-the-calls-123", is_staff=True)
-
-
-@pytest.fixture
-def outsider(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("olly", password="just-an-operator-123")
 
 
 async def dashboard_socket(user: Any, path: str) -> tuple[CallClient, bool]:

@@ -12,7 +12,8 @@ from channels.db import database_sync_to_async
 from django.test import AsyncClient
 
 from calls.models import Call, CallEvent
-from realtime.server import audio, response
+from realtime import audio
+from realtime.server import response
 from realtime.server.testing import chunks
 from tests.calls.conftest import browser_call
 from tests.dashboard.conftest import close, dashboard_socket

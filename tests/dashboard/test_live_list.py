@@ -7,8 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
 from calls import actions
 from calls.events import DASHBOARD_CALL, DASHBOARD_GROUP
@@ -20,19 +18,9 @@ from tests.dashboard.conftest import close, dashboard_socket
 SPEC = {"slug": "retail", "root_agent": "authentication", "hash": "c" * 64, "limits": {}, "agents": {}}
 
 
-class DashboardListener(GroupListener):
-    """A channel in the dashboard-wide group."""
-
-    def __init__(self) -> None:
-        self.layer = get_channel_layer()
-        self.group = DASHBOARD_GROUP
-        self.channel = async_to_sync(self.layer.new_channel)()
-        async_to_sync(self.layer.group_add)(self.group, self.channel)
-
-
 @pytest.mark.django_db
 def test_row_changes_reach_the_dashboard_group_and_nothing_else(django_capture_on_commit_callbacks: Any) -> None:
-    listener = DashboardListener()
+    listener = GroupListener(group=DASHBOARD_GROUP)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             call = actions.do_start_call(channel=Call.Channel.BROWSER, spec=SPEC, caller_id="alice")

@@ -3,8 +3,9 @@ the server prompts, the engine emits CallerIdle and counts it, and the call carr
 
 from __future__ import annotations
 
+from realtime import audio
 from realtime import events as ev
-from realtime.server import RealtimeServer, audio, response
+from realtime.server import RealtimeServer, response
 from realtime.server.testing import chunks, speech_then_silence
 
 from .factories import SERVER_VAD, make_session, retail_spec

@@ -12,7 +12,7 @@ from realtime.tools import ToolRunner
 from realtime.usage import UsageMeter
 
 from .factories import Recorder, config_for, demo_handler, retail_spec
-from .test_provider_failover import unreachable_base_url
+from .test_provider_failover import start_failing_over
 
 USAGE = {"input_tokens": 1000, "output_tokens": 500,
          "input_token_details": {"audio_tokens": 800, "text_tokens": 200},
@@ -40,13 +40,7 @@ async def test_a_call_without_a_key_is_local(server: RealtimeServer) -> None:
 
 
 async def test_after_failover_usage_is_local(server: RealtimeServer) -> None:
-    server.script(response("Hello from the local engine."))
-    spec = retail_spec().model_copy(update={"failover_provider": "offline"})
-    config = config_for(server, base_url=unreachable_base_url(), api_key="sk-primary",
-                        failover_base_url=server.base_url, failover_api_key=server.api_key or "sk-test")
-    rec = Recorder()
-    session = CallSession(spec, config, ToolRunner(python_handler=demo_handler), rec)
-    await session.start()
+    rec, session = await start_failing_over(server)
     usage = await rec.wait_type(ev.Usage)
     assert session.provider == "offline"
     assert usage.local and usage.cost_usd == 0.0

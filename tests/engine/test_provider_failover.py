@@ -21,7 +21,8 @@ def unreachable_base_url() -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
-async def test_unreachable_upstream_fails_over_to_the_offline_provider(server: RealtimeServer) -> None:
+async def start_failing_over(server: RealtimeServer) -> tuple[Recorder, CallSession]:
+    """A call whose primary upstream is unreachable and whose failover is ``server`` (offline), started."""
     server.script(response("Hello from the local engine."))
     spec = retail_spec().model_copy(update={"failover_provider": "offline"})
     config = config_for(server, base_url=unreachable_base_url(), api_key="sk-primary",
@@ -29,6 +30,11 @@ async def test_unreachable_upstream_fails_over_to_the_offline_provider(server: R
     rec = Recorder()
     session = CallSession(spec, config, ToolRunner(python_handler=demo_handler), rec)
     await session.start()
+    return rec, session
+
+
+async def test_unreachable_upstream_fails_over_to_the_offline_provider(server: RealtimeServer) -> None:
+    rec, session = await start_failing_over(server)
     greeting = await rec.wait_type(ev.TranscriptDone, role="assistant")
     assert greeting.text == "Hello from the local engine."
     failover = rec.of(ev.ProviderFailover)

@@ -3,10 +3,11 @@ item, so input tokens per response stay flat; the call's own transcript keeps ev
 
 from __future__ import annotations
 
+import asyncio
 from itertools import pairwise
 
 from realtime import events as ev
-from realtime.context import SUMMARY_PREFIX, TranscriptItem
+from realtime.context import SUMMARY_PREFIX, TranscriptItem, extractive_summary
 from realtime.server import RealtimeServer
 
 from .factories import make_session, retail_spec
@@ -73,4 +74,42 @@ async def test_custom_summarizer_is_used(server: RealtimeServer) -> None:
     await rec.wait_type(ev.ContextSummarized)
     assert seen and seen[0][0] == session.transcript[0].text
     assert session.summary.startswith("caller asked")
+    await session.close()
+
+
+async def test_a_restored_summary_adds_only_the_turns_it_does_not_cover(server: RealtimeServer) -> None:
+    """A summary records the items it covers: a recreated session's summary adds the older turns
+    the summary does not hold, and none it does (even when its words are not the turns' words)."""
+    covered: set[str] = set()
+
+    async def summarizer(turns: list[TranscriptItem], previous: str) -> str:
+        covered.update(t.item_id for t in turns)
+        return f"caller asked {len(turns)} things"
+
+    session, rec = make_session(server, retail_spec(summarize_every=4), restore_recent_items=4)
+    session.summarizer = summarizer
+    await session.start()
+    await rec.wait_type(ev.TranscriptDone, role="assistant")
+    for n in range(6):
+        mark = len(rec.events)
+        await session.send_text(f"question {n}")
+        await rec.wait_type(ev.Usage, after=mark)
+        if n == 3:
+            await rec.wait_type(ev.ContextSummarized)
+    condensed = rec.of(ev.ContextSummarized)[-1].summary
+    older = session.transcript[:-4]
+    uncovered = [i for i in older if i.item_id not in covered]
+    assert covered and uncovered  # the summary holds some older turns, not all of them
+    assert await session.recreate("max_session_length")
+    lines = session.summary.splitlines()
+    assert lines[0] == condensed
+    assert lines[1:] == (await extractive_summary(uncovered)).splitlines()
+    restored = SUMMARY_PREFIX + session.summary
+    fresh = server.sessions[-1]
+    for _ in range(100):  # the server reads what was sent on its own time
+        creates = [e for e in fresh.client_events if e["type"] == "conversation.item.create"]
+        if creates:
+            break
+        await asyncio.sleep(0.02)
+    assert creates and creates[0]["item"]["content"][0]["text"] == restored
     await session.close()

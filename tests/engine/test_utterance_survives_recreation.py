@@ -10,8 +10,8 @@ import asyncio
 
 import numpy as np
 
+from realtime import audio as fmt
 from realtime import events as ev
-from realtime.server import audio as fmt
 from realtime.server import response
 from realtime.server.testing import running_server
 from realtime.session import CallSession
@@ -34,7 +34,7 @@ class ToneDescriber:
         if self.slow_first:
             delay, self.slow_first = self.slow_first, 0.0
             await asyncio.sleep(delay)
-        samples = fmt.decode(data, audio_format)
+        samples = fmt.decode_float(data, audio_format)
         window = fmt.sample_rate(audio_format) * FRAME_MS // 1000
         runs: list[list[object]] = []
         for start in range(0, len(samples) - window + 1, window):

@@ -3,8 +3,8 @@ body decompressed only up to the cap, and a secret sent only to the hosts it is 
 
 from __future__ import annotations
 
-import asyncio
 import datetime
+import functools
 import gzip
 import ipaddress
 import socket
@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from realtime.tools import ToolRunner, ToolSecret, secrets_from_environment
 
 from .factories import webhook_tool
+from .webhook_server import Reply, Request, WebhookServer, webhook_server
 
 SECRET = "s3cret-value"
 
@@ -163,48 +164,37 @@ async def test_https_endpoint_answers_through_tls(dual: tuple[DualEndpoint, ssl.
 BOMB_BYTES = 32 * 1024 * 1024  # zeros: about 32 KB once gzipped, under the 64 KB cap as sent
 
 
-@dataclass
-class Compressed:
-    port: int = 0
-    bodies: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+def _raw_deflate(data: bytes) -> bytes:
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return raw.compress(data) + raw.flush()
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+
+@functools.cache
+def compressed_bodies() -> dict[str, tuple[str, bytes]]:
+    """path -> (Content-Encoding, body as sent); built once, on first use."""
+    return {
+        "/bomb": ("gzip", gzip.compress(b"\0" * BOMB_BYTES, compresslevel=9)),
+        "/gzip": ("gzip", gzip.compress(b'{"ok": true, "via": "gzip"}')),
+        "/deflate": ("deflate", zlib.compress(b'{"ok": true, "via": "deflate"}')),
+        "/raw-deflate": ("deflate", _raw_deflate(b'{"ok": true, "via": "raw"}')),
+        "/corrupt": ("gzip", b"\x1f\x8b\x08\x00not really gzip"),
+        "/brotli": ("br", b"\x0b\x02\x80{}\x03"),
+    }
+
+
+async def _compressed_answer(request: Request, server: WebhookServer) -> Reply:
+    encoding, body = compressed_bodies()[request.path]
+    return Reply(body=body, headers={"Content-Encoding": encoding})
 
 
 @pytest_asyncio.fixture
-async def compressed() -> AsyncIterator[Compressed]:
-    state = Compressed()
-    state.bodies["/bomb"] = ("gzip", gzip.compress(b"\0" * BOMB_BYTES, compresslevel=9))
-    state.bodies["/gzip"] = ("gzip", gzip.compress(b'{"ok": true, "via": "gzip"}'))
-    state.bodies["/deflate"] = ("deflate", zlib.compress(b'{"ok": true, "via": "deflate"}'))
-    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
-    state.bodies["/raw-deflate"] = ("deflate", raw.compress(b'{"ok": true, "via": "raw"}') + raw.flush())
-    state.bodies["/corrupt"] = ("gzip", b"\x1f\x8b\x08\x00not really gzip")
-    state.bodies["/brotli"] = ("br", b"\x0b\x02\x80{}\x03")
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode()
-        path = head.split(" ")[1]
-        encoding, body = state.bodies[path]
-        writer.write(
-            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: {encoding}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
-        await writer.drain()
-        writer.close()
-
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    state.port = srv.sockets[0].getsockname()[1]
-    try:
-        yield state
-    finally:
-        srv.close()
-        await srv.wait_closed()
+async def compressed() -> AsyncIterator[WebhookServer]:
+    async with webhook_server(_compressed_answer) as server:
+        yield server
 
 
-async def test_a_compressed_body_stops_at_the_cap_without_expanding_in_memory(compressed: Compressed) -> None:
-    assert len(compressed.bodies["/bomb"][1]) < 64 * 1024
+async def test_a_compressed_body_stops_at_the_cap_without_expanding_in_memory(compressed: WebhookServer) -> None:
+    assert len(compressed_bodies()["/bomb"][1]) < 64 * 1024
     runner = ToolRunner()
     tracemalloc.start()
     try:
@@ -217,12 +207,12 @@ async def test_a_compressed_body_stops_at_the_cap_without_expanding_in_memory(co
 
 
 @pytest.mark.parametrize("path, via", [("/gzip", "gzip"), ("/deflate", "deflate"), ("/raw-deflate", "raw")])
-async def test_compressed_bodies_under_the_cap_are_read(compressed: Compressed, path: str, via: str) -> None:
+async def test_compressed_bodies_under_the_cap_are_read(compressed: WebhookServer, path: str, via: str) -> None:
     outcome = await ToolRunner().run(webhook_tool("z", compressed.base + path), {}, timeout_s=5)
     assert outcome.result == {"ok": True, "via": via}
 
 
-async def test_corrupt_or_unsupported_encodings_are_tool_errors(compressed: Compressed) -> None:
+async def test_corrupt_or_unsupported_encodings_are_tool_errors(compressed: WebhookServer) -> None:
     corrupt = await ToolRunner().run(webhook_tool("z", compressed.base + "/corrupt"), {}, timeout_s=5)
     assert corrupt.error == "the webhook's compressed response is corrupt"
     brotli = await ToolRunner().run(webhook_tool("z", compressed.base + "/brotli"), {}, timeout_s=5)
@@ -232,54 +222,31 @@ async def test_corrupt_or_unsupported_encodings_are_tool_errors(compressed: Comp
 # --- secrets bound to hosts ----------------------------------------------------------------------
 
 
-@dataclass
-class Listener:
-    port: int = 0
-    keys: list[str] = field(default_factory=list)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+async def _empty_answer(request: Request, server: WebhookServer) -> Reply:
+    return Reply(body=b"{}")
 
 
 @pytest_asyncio.fixture
-async def listener() -> AsyncIterator[Listener]:
-    state = Listener()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode()
-        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in head.split("\r\n")[1:])}
-        state.keys.append(headers.get("x-api-key", ""))
-        await reader.readexactly(int(headers.get("content-length", "0")))
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
-                     b"Connection: close\r\n\r\n{}")
-        await writer.drain()
-        writer.close()
-
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    state.port = srv.sockets[0].getsockname()[1]
-    try:
-        yield state
-    finally:
-        srv.close()
-        await srv.wait_closed()
+async def listener() -> AsyncIterator[WebhookServer]:
+    async with webhook_server(_empty_answer) as server:
+        yield server
 
 
-async def test_a_secret_is_never_sent_to_a_host_it_is_not_bound_to(listener: Listener) -> None:
+async def test_a_secret_is_never_sent_to_a_host_it_is_not_bound_to(listener: WebhookServer) -> None:
     runner = ToolRunner(secrets=bound("crm.example.com"))
     outcome = await runner.run(webhook_tool("crm", listener.base + "/steal", secret_name="CRM"), {}, timeout_s=2)
     assert outcome.error == "the webhook's secret may not be sent to 127.0.0.1; refused"
-    assert listener.keys == []  # nothing was sent at all
+    assert [r.key for r in listener.requests] == []  # nothing was sent at all
 
 
-async def test_a_secret_bound_to_no_host_is_never_sent(listener: Listener) -> None:
+async def test_a_secret_bound_to_no_host_is_never_sent(listener: WebhookServer) -> None:
     runner = ToolRunner(secrets={"CRM": ToolSecret(SECRET)})
     outcome = await runner.run(webhook_tool("crm", listener.base + "/ok", secret_name="CRM"), {}, timeout_s=2)
     assert outcome.error == "the webhook's secret is bound to no host; it is not sent"
-    assert listener.keys == []
+    assert [r.key for r in listener.requests] == []
 
 
-async def test_a_secret_goes_to_its_host_and_port(listener: Listener) -> None:
+async def test_a_secret_goes_to_its_host_and_port(listener: WebhookServer) -> None:
     for hosts in (("127.0.0.1",), (f"127.0.0.1:{listener.port}",), ("crm.example.com", "127.0.0.1")):
         outcome = await ToolRunner(secrets=bound(*hosts)).run(
             webhook_tool("crm", listener.base + "/ok", secret_name="CRM"), {}, timeout_s=2)
@@ -287,7 +254,7 @@ async def test_a_secret_goes_to_its_host_and_port(listener: Listener) -> None:
     wrong_port = await ToolRunner(secrets=bound(f"127.0.0.1:{listener.port + 1}")).run(
         webhook_tool("crm", listener.base + "/ok", secret_name="CRM"), {}, timeout_s=2)
     assert wrong_port.error == "the webhook's secret may not be sent to 127.0.0.1; refused"
-    assert listener.keys == [SECRET] * 3
+    assert [r.key for r in listener.requests] == [SECRET] * 3
 
 
 def test_secrets_and_their_hosts_are_read_from_the_environment() -> None:

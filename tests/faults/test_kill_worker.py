@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import signal
@@ -21,10 +22,14 @@ import pytest
 
 from bench.stack import Phone, Stack, place_twilio_call
 from calls.models import Call, TranscriptItem
+from tests.calls import conftest as calls_conftest
 
 from .conftest import METRICS_TOKEN
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+#: Polls every 0.2 s: the stack's processes are read from /proc.
+wait_for = functools.partial(calls_conftest.wait_for, interval=0.2)
 
 LONG = " ".join(["one", "two", "three", "four", "five", "six", "seven", "eight"] * 12)
 
@@ -39,15 +44,6 @@ def live_calls(port: int) -> dict[str, float]:
         if worker:
             found[worker.group(1)] = found.get(worker.group(1), 0.0) + float(value)
     return found
-
-
-def wait_for(predicate: Any, timeout: float, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def test_kill_9_of_one_worker_mid_call(stack: Stack, threaded_realtime_server: Any) -> None:

@@ -8,12 +8,11 @@ import pytest
 from realtime import audio
 from realtime.offline.tts import Synthesizer
 from realtime.offline.vad import (
-    EAGERNESS_SILENCE_MS,
     SpeechStarted,
     SpeechStopped,
-    VadConfig,
     VoiceActivityDetector,
 )
+from realtime.vad import EAGERNESS_SILENCE_MS, VadConfig
 
 LEAD_MS = 1000
 TAIL_MS = 1500

@@ -4,10 +4,14 @@ and a driver that talks to a `CallSession` by voice. No Django."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from realtime import events as ev
+from realtime.config import EngineConfig
+from realtime.session import CallSession
 from realtime.spec import AgentSpec, Guardrails, Limits, ScenarioSpec, ToolSpec
+from realtime.tools import ToolRunner
 from tests.engine.factories import Recorder as EngineRecorder
 
 PHONE = {"type": "string", "description": "The customer's phone number", "pattern": r"^\+?[0-9]{10,15}$"}
@@ -147,3 +151,26 @@ async def settle(rec: Recorder, busy: Any, quiet_s: float = 0.6, timeout: float 
                     return
 
     await asyncio.wait_for(loop(), timeout)
+
+
+@dataclass
+class RetailCall:
+    """A CallSession on the retail spec, started against the offline server, and its server session."""
+
+    rec: Recorder
+    session: CallSession
+    upstream: Any
+
+    def busy(self) -> bool:
+        """The server session is answering or transcribing."""
+        return self.upstream.active is not None or bool(self.upstream._transcribing)
+
+
+async def start_retail_call(server: Any, fmt: str) -> RetailCall:
+    rec = Recorder()
+    config = EngineConfig(base_url=server.base_url, api_key=server.api_key or "sk-test", model="gpt-realtime-2",
+                          audio_format=fmt, tool_timeout_s=5.0)
+    session = CallSession(retail_spec(fmt), config, tools=ToolRunner(handler, {}), emit=rec)
+    count = len(server.sessions)
+    await session.start()
+    return RetailCall(rec, session, await server.wait_for_session(count + 1))

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime.config import EngineConfig
 from realtime.server import RealtimeServer
 from realtime.session import CallSession
-from realtime.tools import ToolRunner
 
-from .retail import Recorder, handler, retail_spec, settle
+from .retail import settle, start_retail_call
 from .speech import Caller, feed
 
 FMT = "audio/pcmu"
@@ -23,16 +21,8 @@ UTTERANCES = [
 
 
 async def _call(server: RealtimeServer, caller: Caller) -> tuple[list[tuple[Any, ...]], list[str], CallSession]:
-    rec = Recorder()
-    config = EngineConfig(base_url=server.base_url, api_key=server.api_key or "sk-test", model="gpt-realtime-2", audio_format=FMT, tool_timeout_s=5.0)
-    session = CallSession(retail_spec(FMT), config, tools=ToolRunner(handler, {}), emit=rec)
-    count = len(server.sessions)
-    await session.start()
-    upstream = await server.wait_for_session(count + 1)
-
-    def busy() -> bool:
-        return upstream.active is not None or bool(upstream._transcribing)
-
+    call = await start_retail_call(server, FMT)
+    rec, session, upstream, busy = call.rec, call.session, call.upstream, call.busy
     async def heard_everything() -> None:  # the caller heard every assistant word (no barge-in)
         for item in session.transcript:
             if item.role == "assistant":

@@ -5,29 +5,17 @@ the agent's own policy."""
 from __future__ import annotations
 
 from realtime import events as ev
-from realtime.config import EngineConfig
 from realtime.server import RealtimeServer
-from realtime.session import CallSession
-from realtime.tools import ToolRunner
 
-from .retail import Recorder, handler, retail_spec, settle
+from .retail import settle, start_retail_call
 
 FMT = "audio/pcmu"
 LINE = "Hello, this is Sam, a supervisor. I have waived the \"restocking\" fee for you."
 
 
 async def test_the_supervisors_words_are_said_exactly_then_the_agent_carries_on(server: RealtimeServer) -> None:
-    rec = Recorder()
-    config = EngineConfig(base_url=server.base_url, api_key=server.api_key or "sk-test", model="gpt-realtime-2",
-                          audio_format=FMT, tool_timeout_s=5.0)
-    session = CallSession(retail_spec(FMT), config, tools=ToolRunner(handler, {}), emit=rec)
-    count = len(server.sessions)
-    await session.start()
-    upstream = await server.wait_for_session(count + 1)
-
-    def busy() -> bool:
-        return upstream.active is not None or bool(upstream._transcribing)
-
+    call = await start_retail_call(server, FMT)
+    rec, session, upstream, busy = call.rec, call.session, call.upstream, call.busy
     await settle(rec, busy)
     greeting = [e for e in rec.events if isinstance(e, ev.TranscriptDone) and e.role == "assistant"]
     assert greeting and greeting[0].text != LINE

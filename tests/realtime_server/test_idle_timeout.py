@@ -5,8 +5,8 @@ response; wall-clock fallback when no audio arrives. Every server event is valid
 
 import asyncio
 
+from realtime import audio as fmt
 from realtime.server import RealtimeServer, response
-from realtime.server import audio as fmt
 from realtime.server.testing import (
     b64,
     chunks,

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from realtime import audio as fmt
 from realtime.server import ProtocolServer
-from realtime.server import audio as fmt
 from realtime.server.session import MAX_INPUT_BUFFER_BYTES
 from realtime.server.testing import TEST_API_KEY, connect_raw, recv_json, recv_until_json, send_json
 

@@ -6,8 +6,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+from realtime import audio as fmt
 from realtime.server import RealtimeServer, ResponseContext, ScriptedResponse, response
-from realtime.server import audio as fmt
 from realtime.server.responders import TextOutput
 from realtime.server.testing import connect_raw, recv_json, recv_until_json, running_server, send_json
 

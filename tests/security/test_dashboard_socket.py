@@ -19,11 +19,6 @@ from tests.dashboard.conftest import dashboard_socket
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def supervisor(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("sam", password="watch-the-calls-123", is_staff=True)
-
-
 async def group_members(group: str) -> list[str]:
     """Who Redis (or the in-memory layer) has in the channel group right now."""
     layer = get_channel_layer()

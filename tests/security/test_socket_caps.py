@@ -19,11 +19,6 @@ from tests.security.test_call_limits import hang_up, open_call, started, token_a
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def supervisor(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("sam", password="watch-the-calls-123", is_staff=True)
-
-
 async def opened(client: CallClient) -> bool:
     await client.drain(0.2)
     return client.close_code is None

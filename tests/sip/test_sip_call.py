@@ -15,7 +15,6 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.test import AsyncClient
 
 from calls import sip
 from calls.models import Call, HandoffEvent, SessionSegment, ToolInvocation, TranscriptItem, call_group
@@ -24,22 +23,9 @@ from realtime.server import function_call, response
 from realtime.server.testing import signed_webhook, speech_then_silence
 from tests.calls.conftest import transfer_arguments
 
+from .conftest import CALLER, post_webhook
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SECRET = "whsec_" + "c2lwLXRlc3Qtc2VjcmV0LWZvci13ZWJob29rcw=="
-CALLER = "+15551234567"
-
-
-@pytest.fixture
-def webhook_secret(settings: Any) -> str:
-    settings.OPENAI_WEBHOOK_SECRET = SECRET
-    settings.SIP_DEFAULT_SCENARIO = "retail"
-    return SECRET
-
-
-async def post_webhook(body: bytes, headers: dict[str, str]) -> Any:
-    return await AsyncClient().post("/openai/webhook", body, content_type="application/json", headers=headers)
-
 
 async def rows(predicate: Any, timeout: float = 10.0) -> Any:
     deadline = time.monotonic() + timeout

@@ -17,11 +17,11 @@ from demo.loader import CARRIER_NUMBER, RETAIL_NUMBER
 from realtime.server import response
 from realtime.server.testing import signed_webhook
 
-from .test_sip_call import SECRET, finish, post_webhook
+from .conftest import CALLER, SECRET, post_webhook
+from .test_sip_call import finish
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CALLER = "+15551234567"
 UNKNOWN_NUMBER = "+12025550199"
 
 

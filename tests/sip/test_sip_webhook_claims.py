@@ -10,29 +10,15 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.test import AsyncClient
 
 from calls import sip
 from calls.models import Call
 from realtime.server import response
 from realtime.server.testing import signed_webhook
 
+from .conftest import CALLER, post_webhook
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SECRET = "whsec_" + "c2lwLXRlc3Qtc2VjcmV0LWZvci13ZWJob29rcw=="
-CALLER = "+15551234567"
-
-
-@pytest.fixture
-def webhook_secret(settings: Any) -> str:
-    settings.OPENAI_WEBHOOK_SECRET = SECRET
-    settings.SIP_DEFAULT_SCENARIO = "retail"
-    return SECRET
-
-
-async def post_webhook(body: bytes, headers: dict[str, str]) -> Any:
-    return await AsyncClient().post("/openai/webhook", body, content_type="application/json", headers=headers)
-
 
 def malformed(event: dict[str, Any], case: str) -> dict[str, Any]:
     bad = copy.deepcopy(event)
