@@ -93,7 +93,7 @@ def describe() -> dict[str, Any]:
     return {"live_calls": len(LIVE), "capacity": LIVE.capacity, "draining": LIVE.draining, "refused": LIVE.refused}
 
 
-async def heartbeat(call_id: int) -> None:
+async def keep_heartbeat(call_id: int) -> None:
     """Touch the call's heartbeat every CALL_HEARTBEAT_SECONDS for as long as the call lives.
 
     A failed write (the database is restarting or unreachable) does not stop it: the call goes on,

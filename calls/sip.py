@@ -320,9 +320,9 @@ class SipCallRunner:
         return task
 
     async def _heartbeat(self) -> None:
-        from calls.live import heartbeat
+        from calls.live import keep_heartbeat
 
-        await heartbeat(self.call_id)  # survives a database outage
+        await keep_heartbeat(self.call_id)  # survives a database outage
 
     async def _listen(self, layer: Any) -> None:
         """Messages to the call's group, handled as the consumers handle them."""

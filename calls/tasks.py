@@ -178,7 +178,7 @@ def reap_lost_calls() -> list[int]:
     A call found silent is looked at again CALL_REAPER_CONFIRM_SECONDS later and ended only if it
     is still silent: right after a database outage every live call looks silent, and a consumer
     whose worker is alive writes its heartbeat within a second of the database coming back
-    (`calls.live.heartbeat`), so it is spared; a dead worker's calls stay silent and are ended."""
+    (`calls.live.keep_heartbeat`), so it is spared; a dead worker's calls stay silent and are ended."""
     since = timezone.now() - timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
     silent = actions.live_calls_without_heartbeat(since)
     if silent and settings.CALL_REAPER_CONFIRM_SECONDS > 0:

@@ -125,7 +125,7 @@ def live_calls_without_heartbeat(since: Any, among: list[int] | None = None) -> 
     """Ids of calls not ended whose consumer has been silent since `since` (of ``among`` if given).
 
     Silence while the database was down does not count: a consumer cannot write its heartbeat then
-    (`calls.live.heartbeat` keeps trying). On PostgreSQL, when the server started after `since` (it
+    (`calls.live.keep_heartbeat` keeps trying). On PostgreSQL, when the server started after `since` (it
     was restarted), no call has been silent long enough to tell yet, and none is returned."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
