@@ -1,8 +1,8 @@
 """Dashboards at load: ``python -m bench.dashboards [--calls 200] [--supervisors 20] [--seconds 30]``.
 
 The multi-process stack (``scripts/stack``: two daphne workers sharing one socket, a Celery worker and
-beat; PostgreSQL and Redis from DATABASE_URL / REDIS_URL; the local protocol server in a thread as the
-upstream) carries ``--calls`` Twilio phone calls. Each caller presses a key every ``--period`` seconds
+beat; PostgreSQL and Redis from DATABASE_URL / REDIS_URL; the local protocol server, scripted engine,
+in a process of its own as the upstream) carries ``--calls`` Twilio phone calls. Each caller presses a key every ``--period`` seconds
 (staggered): the call records the caller's turn, the agent answers (spoken, short), and the call
 publishes its events (transcripts, usage...) from the worker that holds it, as in production.
 
@@ -12,7 +12,9 @@ Two windows of ``--seconds`` with the same call load:
 2. ``--supervisors`` dashboard sockets, half on the calls list (``/ws/dashboard/``: every row
    change of every call) and half on one call's page each (``/ws/dashboard/calls/<id>/``), opened
    the way the page opens them (session cookie of a staff user, same Origin), spread by the kernel
-   over the two workers: the CPU again, and every event's delivery latency, from its commit (the
+   over the two workers, read by a process of their own (the callers' process is busy with 200
+   calls' audio: its clock would measure its own backlog): the CPU again, and every event's
+   delivery latency, from its commit (the
    ``at`` the publisher stamps in the transaction, which commits just after) to its arrival on the
    supervisor's socket (same machine, same clock): p50 / p99 / max, and for the call pages the
    sequence numbers seen (none missing, none twice).
@@ -35,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.faults import StackBench, _django, pct
+from bench.faults import _django, pct
 
 
 def _cpu_seconds(root: int) -> float:
@@ -119,6 +121,25 @@ class Supervisor:
         await self.reader
 
 
+def _spawn(module: str, *args: str, **options: Any) -> Any:
+    """``python -m module args`` in a process of its own."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", module, *args], **options)
+
+
+async def _supervise(spec_path: str) -> None:
+    """The supervisors' process: open the sockets the spec names, say their client ports, record
+    every frame until the spec's seconds are over, write them next to the spec."""
+    spec = json.loads(Path(spec_path).read_text())
+    supervisors = [await Supervisor(spec["port"], path, cookie).open() for path, cookie in spec["sockets"]]
+    print(json.dumps([s.client_port for s in supervisors]), flush=True)
+    await asyncio.sleep(spec["seconds"])
+    await asyncio.gather(*(s.close() for s in supervisors), return_exceptions=True)
+    Path(spec_path + ".out").write_text(json.dumps([[s.path, s.frames] for s in supervisors]))
+
+
 async def _press_keys(phones: list[Any], period: float, stop: asyncio.Event) -> int:
     """Each caller presses a key every ``period`` seconds, staggered; how many presses."""
     pressed = 0
@@ -139,16 +160,16 @@ async def _press_keys(phones: list[Any], period: float, stop: asyncio.Event) -> 
     return pressed
 
 
-async def _window(bench: StackBench, phones: list[Any], seconds: float, period: float) -> tuple[float, int]:
+async def _window(stack: Any, phones: list[Any], seconds: float, period: float) -> tuple[float, int]:
     """CPU seconds the stack used over ``seconds`` of key presses, and the presses."""
-    assert bench.stack.proc is not None
+    assert stack.proc is not None
     stop = asyncio.Event()
     pressing = asyncio.ensure_future(_press_keys(phones, period, stop))
     await asyncio.sleep(min(period, 5.0))  # every caller under way
-    before = _cpu_seconds(bench.stack.proc.pid)
+    before = _cpu_seconds(stack.proc.pid)
     started = time.monotonic()
     await asyncio.sleep(seconds)
-    used = _cpu_seconds(bench.stack.proc.pid) - before
+    used = _cpu_seconds(stack.proc.pid) - before
     elapsed = time.monotonic() - started
     stop.set()
     presses = await pressing
@@ -168,62 +189,81 @@ def _commit_times(keys: set[tuple[int, int]]) -> dict[tuple[int, int], float]:
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     _django()
+    import subprocess
+
     from asgiref.sync import sync_to_async
 
-    from bench.stack import Phone, place_twilio_call
+    from bench.stack import Phone, Stack, free_port, place_twilio_call
     from calls.models import Call
 
-    bench = StackBench(workdir, CALL_CAPACITY_PER_WORKER=str(args.calls * 2), LOG_LEVEL="WARNING",
-                       TWILIO_VOICE_RATE_LIMIT="1000000", TWILIO_VOICE_CALLER_RATE_LIMIT="1000000")
+    upstream_port = free_port()
+    upstream = _spawn("realtime.server", "--port", str(upstream_port), "--engine", "scripted", "--api-key",
+                      "sk-bench-dashboards", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
+           "OPENAI_API_KEY": "sk-bench-dashboards", "OFFLINE_ENGINE_URL": f"http://127.0.0.1:{upstream_port}/v1",
+           "LOG_LEVEL": "WARNING", "CALL_CAPACITY_PER_WORKER": str(args.calls * 2),
+           "TWILIO_VOICE_RATE_LIMIT": "1000000", "TWILIO_VOICE_CALLER_RATE_LIMIT": "1000000"}
+    for name in ("CALL_HEARTBEAT_SECONDS", "CALL_HEARTBEAT_TIMEOUT_SECONDS", "CALL_REAPER_SECONDS"):
+        env.pop(name, None)  # the defaults users get
+    stack = Stack(env, workdir / "stack.log").start()
     phones: list[Any] = []
-    supervisors: list[Supervisor] = []
+    results: list[tuple[str, list[tuple[float, dict[str, Any]]]]] = []
+    spread: dict[int, int] = {}
     try:
         async def call() -> Any:
-            sid, path = await asyncio.to_thread(place_twilio_call, bench.stack.port)
-            return await Phone(bench.stack.port, sid, path).open()
+            sid, path = await asyncio.to_thread(place_twilio_call, stack.port)
+            return await Phone(stack.port, sid, path).open()
 
         while len(phones) < args.calls:  # ten callers at a time
             phones += await asyncio.gather(*(call() for _ in range(min(10, args.calls - len(phones)))))
         await asyncio.gather(*(phone.quiet(timeout=120) for phone in phones))  # every greeting heard
-        holders = {bench.stack.pid_holding(p.client_port) for p in phones}
+        holders = {stack.pid_holding(p.client_port) for p in phones}
         calls = await sync_to_async(lambda: dict(Call.objects.filter(
             external_id__in=[p.call_sid for p in phones]).values_list("external_id", "pk")))()
         print(f"{len(phones)} calls up on workers {sorted(h for h in holders if h)}", flush=True)
 
-        idle_cpu, idle_presses = await _window(bench, phones, args.seconds, args.period)
+        idle_cpu, idle_presses = await _window(stack, phones, args.seconds, args.period)
         print(f"window 1, no supervisor: stack CPU {idle_cpu:.2f} s/s, {idle_presses} key presses", flush=True)
 
         cookies = await sync_to_async(_supervisor_cookies)(max(1, -(-args.supervisors // 4)))
         watched = random.sample(phones, min(len(phones), args.supervisors - args.supervisors // 2))
+        sockets = []
         for n in range(args.supervisors):
             path = "/ws/dashboard/" if n < args.supervisors // 2 else \
                 f"/ws/dashboard/calls/{calls[watched[n - args.supervisors // 2].call_sid]}/"
-            supervisors.append(await Supervisor(bench.stack.port, path, cookies[n // 4]).open())
-        spread: dict[int, int] = {}
-        for supervisor in supervisors:
-            pid = bench.stack.pid_holding(supervisor.client_port) or 0
+            sockets.append((path, cookies[n // 4]))
+        spec_path = workdir / "supervisors.json"
+        spec_path.write_text(json.dumps({"port": stack.port, "sockets": sockets,
+                                         "seconds": args.seconds + min(args.period, 5.0) + 3}))
+        child = _spawn("bench.dashboards", "--supervise", str(spec_path), stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        ports = json.loads(await asyncio.to_thread(child.stdout.readline))
+        for client_port in ports:
+            pid = stack.pid_holding(client_port) or 0
             spread[pid] = spread.get(pid, 0) + 1
         await asyncio.sleep(1.0)
         opened = time.time()
-        busy_cpu, busy_presses = await _window(bench, phones, args.seconds, args.period)
-        print(f"window 2, {len(supervisors)} supervisors (by worker {spread}): stack CPU {busy_cpu:.2f} s/s, "
+        busy_cpu, busy_presses = await _window(stack, phones, args.seconds, args.period)
+        print(f"window 2, {len(sockets)} supervisors (by worker {spread}): stack CPU {busy_cpu:.2f} s/s, "
               f"{busy_presses} key presses", flush=True)
-        await asyncio.sleep(1.0)
+        await asyncio.to_thread(child.wait, 120)
+        results = json.loads(Path(str(spec_path) + ".out").read_text())
     finally:
-        await asyncio.gather(*(supervisor.close() for supervisor in supervisors), return_exceptions=True)
         await asyncio.gather(*(phone.hang_up() for phone in phones), return_exceptions=True)
-        bench.close()
+        stack.stop()
+        upstream.terminate()
+        upstream.wait(10)
 
     # Score: every event frame that arrived after the supervisors were up.
     arrivals: list[tuple[int, int, float, str]] = []  # call, seq, arrival, socket kind
     missing = repeated = 0
-    for supervisor in supervisors:
-        kind = "list" if supervisor.path == "/ws/dashboard/" else "call"
+    for path, frames in results:
+        kind = "list" if path == "/ws/dashboard/" else "call"
         seqs = []
-        for at, frame in supervisor.frames:
+        for at, frame in frames:
             if kind == "call" and frame.get("type") == "event":
                 seqs.append(int(frame["seq"]))
-                call_id = int(supervisor.path.rstrip("/").rsplit("/", 1)[1])
+                call_id = int(path.rstrip("/").rsplit("/", 1)[1])
                 arrivals.append((call_id, int(frame["seq"]), at, kind))
             elif kind == "list" and frame.get("type") == "call":
                 arrivals.append((int(frame["call"]["id"]), int(frame["seq"]), at, kind))
@@ -237,7 +277,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         if (call_id, seq) in commits:
             latencies[kind].append((at - commits[(call_id, seq)]) * 1000)
     every = latencies["list"] + latencies["call"]
-    return {"calls": len(phones), "supervisors": len(supervisors), "spread": spread, "seconds": args.seconds,
+    return {"calls": len(phones), "supervisors": len(results), "spread": spread, "seconds": args.seconds,
             "idle_cpu": idle_cpu, "busy_cpu": busy_cpu, "messages": len(every),
             "p50": pct(every, 50), "p99": pct(every, 99), "max": max(every, default=0.0),
             "list_p99": pct(latencies["list"], 99), "call_p99": pct(latencies["call"], 99),
@@ -251,7 +291,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--period", type=float, default=10.0, help="seconds between a caller's key presses")
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--supervise", help=argparse.SUPPRESS)  # the supervisors' own process
     args = parser.parse_args(argv)
+    if args.supervise:
+        asyncio.run(_supervise(args.supervise))
+        return
     random.seed(args.seed)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-dashboards-") as workdir:
