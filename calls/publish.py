@@ -108,16 +108,17 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
 
 
 class Publisher:
-    """Sends published messages on the server's event loop without the writer waiting: each group's
-    messages one at a time in the order they were committed (a queue per group, drained by a sender
-    task that exists only while it has messages), different groups side by side, so 200 calls'
-    events are not sent one Redis round trip after another. While the channel layer stalls,
-    messages wait here, up to ``limit`` per group; past it the oldest are dropped with a log line
-    (the CallEvent log keeps every event, and dashboards resume from it by sequence number)."""
+    """Sends published messages on the server's event loop, one at a time in the order they were
+    committed (one queue per loop, drained by a sender task that exists only while the queue has
+    messages). While the channel layer stalls, messages wait here, up to ``limit``; past it the
+    oldest are dropped with a log line (the CallEvent log keeps every event, and dashboards resume
+    from it by sequence number)."""
 
     def __init__(self, limit: int = 10_000) -> None:
         self.limit = limit
-        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, collections.deque[Any]]] = (
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, collections.deque[Any]] = (
+            weakref.WeakKeyDictionary())
+        self._senders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
             weakref.WeakKeyDictionary())
         self.dropped = 0
 
@@ -128,36 +129,30 @@ class Publisher:
             logger.warning("could not publish %s to %s: the server loop has closed", message.get("type"), group)
 
     def _enqueue(self, loop: asyncio.AbstractEventLoop, layer: Any, group: str, message: dict[str, Any]) -> None:
-        queues = self._queues.get(loop)
-        if queues is None:
-            queues = self._queues[loop] = {}
-        queue = queues.get(group)
-        if queue is None:  # no sender for this group: start one; it removes the queue when done
-            queue = queues[group] = collections.deque()
-            loop.create_task(self._send_all(queues, group, queue), name=f"calls-publisher-{group}")
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = collections.deque()
         if len(queue) >= self.limit:
             queue.popleft()
             self.dropped += 1
             logger.warning("the channel layer is not keeping up: dropped the oldest unsent event")
-        queue.append((layer, message))
+        queue.append((layer, group, message))
+        sender = self._senders.get(loop)
+        if sender is None or sender.done():
+            self._senders[loop] = loop.create_task(self._send_all(queue), name="calls-publisher")
 
-    async def _send_all(self, queues: dict[str, collections.deque[Any]], group: str,
-                        queue: collections.deque[Any]) -> None:
-        try:
-            while queue:
-                layer, message = queue.popleft()
-                try:
-                    await layer.group_send(group, message)
-                except Exception:  # a channel-layer outage must not stop later events
-                    logger.exception("could not publish %s to %s", message.get("type"), group)
-        finally:
-            if queues.get(group) is queue:
-                del queues[group]
+    async def _send_all(self, queue: collections.deque[Any]) -> None:
+        while queue:
+            layer, group, message = queue.popleft()
+            try:
+                await layer.group_send(group, message)
+            except Exception:  # a channel-layer outage must not stop later events
+                logger.exception("could not publish %s to %s", message.get("type"), group)
 
     def pending(self, loop: asyncio.AbstractEventLoop | None = None) -> int:
         """Messages not yet handed to the channel layer on ``loop`` (default: the running loop)."""
-        queues = self._queues.get(loop or asyncio.get_running_loop())
-        return sum(len(queue) for queue in queues.values()) if queues else 0
+        queue = self._queues.get(loop or asyncio.get_running_loop())
+        return len(queue) if queue is not None else 0
 
 
 PUBLISHER = Publisher()
