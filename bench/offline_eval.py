@@ -7,7 +7,7 @@
 Each case of a set (``bench/eval_sets/<set>/*.json``, see the held-out README) is played once per
 phrasing: a simulated caller opens with the phrasing, answers the agent's questions from the case's
 facts (a fact is said when the question holds one of its cues), says yes to a read-back that holds
-what it said and no otherwise, and ends the call when asked "anything else?" or after
+what it said (its free-text words; its date and identifiers where they are read back) and no otherwise, and ends the call when asked "anything else?" or after
 ``MAX_TURNS`` turns. The simulated caller knows nothing of the engine; tools return the scenario's
 canned outputs.
 
@@ -43,6 +43,7 @@ import numpy as np
 from realtime import audio
 from realtime.offline.hints import recognition_prompt
 from realtime.offline.policy import DialoguePolicy
+from realtime.offline.policy.arguments import find_dates
 
 SETS = Path(__file__).parent / "eval_sets"
 MAX_TURNS = 8
@@ -134,9 +135,20 @@ def caller_reply(case: Case, agent: str, opened: int) -> str | None:
     if CONFIRM.search(last) and last.rstrip().endswith("?"):
         # a read-back: yes if every free-text value it should hold is there
         for key, want in case.expect["arguments"].items():
-            free = _free_text(_schema(case, case.expect["tool"], key)) and isinstance(want, str)
+            schema = _schema(case, case.expect["tool"], key)
+            free = _free_text(schema) and isinstance(want, str)
             if free and not _words(_number_words(want)) <= _words(_number_words(agent)):
                 return "No, that's not right."
+            # an identifier or number read back without the caller's digits is corrected
+            if not free and isinstance(want, str) and re.sub(r"\D", "", want) and (schema.get("pattern") or schema.get("format") != "date"):
+                digits = re.sub(r"\D", "", _number_words(agent))
+                if re.sub(r"[^A-Za-z0-9]", "", want).upper() not in re.sub(r"[^A-Za-z0-9]", "", agent).upper() and re.sub(r"\D", "", want) not in digits:
+                    return "No, that's not right."
+            # a date read back that is not the caller's (a misheard year) is corrected too
+            if schema.get("format") in ("date", "date-time") and isinstance(want, str):
+                heard = [d for d, _ in find_dates(_number_words(agent))]
+                if heard and want[:10] not in heard:
+                    return "No, that's not right."
         return "Yes, please go ahead."
     said = [f["say"] for f in case.facts if any(cue in last for cue in f["cues"])]
     if said:

@@ -6,8 +6,8 @@ the written form the dialogue policy reads best, made from the schema of the par
 question asks for:
 
 - a date question: a date written "Month D, YYYY";
-- a phone or identifier question: digits, grouped as a phone number or shaped by the
-  parameter's ``pattern``;
+- a phone or identifier question: digits, grouped as a phone number, or shaped by the
+  parameter's ``pattern`` with its digits written one by one;
 - a question with fixed options (an enum): the options, spelled as words;
 - a number question: a number in digits.
 
@@ -64,6 +64,13 @@ def pattern_sample(pattern: str) -> str | None:
     return sample or None
 
 
+def spaced_digits(sample: str) -> str:
+    """Digits of a sample one by one ("ORD-98765" -> "ORD-9 8 7 6 5"): with digits written
+    apart in its prompt the recogniser writes a spelled identifier digit by digit too, rather
+    than guessing groups ("612 near 0.4" for "six one two zero four")."""
+    return re.sub(r"(?<=\d)(?=\d)", " ", sample)
+
+
 def _sample(kind: str, schema: dict[str, Any]) -> str:
     if kind == "enum":
         values = [str(v).replace("_", " ") for v in schema.get("enum") or []]
@@ -73,7 +80,7 @@ def _sample(kind: str, schema: dict[str, Any]) -> str:
     if kind == "phone":
         return SAMPLE_PHONE
     if kind == "pattern":
-        return pattern_sample(str(schema.get("pattern"))) or SAMPLE_DIGITS[:5]
+        return spaced_digits(pattern_sample(str(schema.get("pattern"))) or SAMPLE_DIGITS[:5])
     if kind == "number":
         return "42"
     if kind == "email":

@@ -59,13 +59,20 @@ def test_one_phrase_of_the_request_never_fills_two_details() -> None:
     assert call.calls == [] and "where the flowers go" in call.said[-1]
 
 
-def test_typed_arguments_need_no_read_back() -> None:
-    tools = [ts.fn("block_card", "Block a lost card.", {"last_four": {"type": "string", "pattern": "^[0-9]{4}$", "description": "Last four digits of the card"}}, ["last_four"])]
+def test_typed_arguments_need_no_read_back_but_digits_the_caller_said_are_read_back() -> None:
+    tools = [ts.fn("block_card", "Block a lost card.", {
+        "last_four": {"type": "string", "pattern": "^[0-9]{4}$", "description": "Last four digits of the card"},
+        "reason": {"type": "string", "enum": ["lost", "stolen"], "description": "Why the card is blocked"},
+    }, ["last_four", "reason"])]
     call = Call("You are the card line.", tools, {"block_card": {"blocked": True}})
-    call.caller("I lost my card.")
+    call.caller("I lost my card.")  # the enum value needs no read-back
     assert call.said[-1] == "Could you please tell me the last four digits of the card?"
-    call.caller("It ends in 4471.")
-    assert call.calls == [("block_card", {"last_four": "4471"})]
+    call.caller("It ends in 4471.")  # heard digits are easily misheard: read back
+    assert call.calls == [] and "4471" in call.said[-1] and call.said[-1].endswith("?")
+    call.caller("So, left out right.")  # a "no" misheard: no clear yes, so asked again
+    assert call.calls == [] and "4471" in call.said[-1]
+    call.caller("Yes, that's right.")
+    assert call.calls == [("block_card", {"last_four": "4471", "reason": "lost"})]
 
 
 def test_what_changes_data() -> None:
@@ -124,6 +131,8 @@ def test_digits_written_one_by_one_fill_an_identifier() -> None:
     call = Call("You are the card line.", tools, {"block_card": {"blocked": True}})
     call.caller("I lost my card.")
     call.caller("It ends in 4. 4. 7. 1.")  # how the recogniser writes digits said one at a time
+    assert call.calls == [] and "4471" in call.said[-1]  # read back first
+    call.caller("Yes.")
     assert call.calls == [("block_card", {"last_four": "4471"})]
 
 

@@ -6,6 +6,7 @@ schema, and which tools change data. Pure text processing: the same words give t
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from typing import Any
@@ -133,7 +134,7 @@ def normalize_numbers(text: str) -> str:
         flags=re.IGNORECASE,
     )
     text = re.sub(
-        rf"\b(?:the\s+)?({_SPOKEN_DAY})\s+(?:of\s+)?({_MONTH_RE})\b",
+        rf"\b(?:the\s+)?({_SPOKEN_DAY})\s+(?:(?:of|on|off|a)\s+)?({_MONTH_RE})\b",  # "of" as heard: "on", "off", "a"
         lambda m: f"{_ordinal_value(m.group(1))} {m.group(2)}",
         text,
         flags=re.IGNORECASE,
@@ -155,7 +156,8 @@ def normalize_numbers(text: str) -> str:
 # --- dates -------------------------------------------------------------------------------------
 
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
-_YEAR = r"(\d{4}|\d{2})"
+_YEAR = r"(\d{3}0,?\s+[1-9](?![\d:]|\s*(?:st|nd|rd|th|am|pm|a\.m|p\.m)\b)|(?:19|20)\s+\d{2}(?!\d)|\d{4}|\d{2})"
+"""A year, also as a recogniser splits a spoken one: "2020, 7" or "20 27" for "twenty twenty-seven"."""
 _DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b"), "ymd"),
     (re.compile(rf"\b({_MONTH_RE})\.?\s+{_DAY},?\s+(?:of\s+)?{_YEAR}\b", re.IGNORECASE), "mdy_name"),
@@ -166,6 +168,9 @@ _DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 
 
 def _full_year(y: str) -> int:
+    parts = re.findall(r"\d+", y)
+    if len(parts) == 2:  # "2020, 7" -> 2027; "20 27" -> 2027
+        y = parts[0][:3] + parts[1] if len(parts[0]) == 4 else parts[0] + parts[1]
     value = int(y)
     if len(y) == 2:
         value += 1900 if value > 30 else 2000
@@ -236,8 +241,10 @@ def pattern_candidates(pattern: str, text: str) -> list[str]:
         return []
     clean = _blank(text, [span for _, span in find_dates(text)])
     tried: list[str] = []
-    for token in re.findall(r"[A-Za-z0-9+#][A-Za-z0-9_\-+#./]*[A-Za-z0-9]|[A-Za-z0-9]", clean):
-        tried.extend([token, token.upper()])
+    said = re.findall(r"[A-Za-z0-9+#][A-Za-z0-9_\-+#./]*[A-Za-z0-9]|[A-Za-z0-9]", clean)
+    tried.extend(said)
+    tried.extend(spelled_codes(clean))  # before whole words upper-cased ("tango 7 echo" is no "TANGO")
+    tried.extend(token.upper() for token in said)
     runs = [re.sub(r"\D", "", m.group(0)) for m in re.finditer(r"\d[\d\s\-]*\d|\d", clean)]
     runs += re.findall(r"\d+", clean)
     prefix_match = re.match(r"\^?((?:[A-Za-z_#]|\\-|-)+)", pattern)
@@ -256,13 +263,66 @@ def pattern_candidates(pattern: str, text: str) -> list[str]:
     return out
 
 
+_NATO = {
+    w: w[0].upper()
+    for w in ["alpha", "alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "juliett", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey", "whisky", "xray", "yankee", "zulu"]
+}
+_CODE_PART = re.compile(r"[A-Za-z]+|\d+")
+
+
+def spelled_codes(text: str) -> list[str]:
+    """Identifiers spelled out a character (or a digit group) at a time, as a recogniser writes
+    them ("N W 1 2 3 4 5 6" -> "NW123456", "K 7 Q 2 X 9", "bravo 4 4 0 2"): every run of single
+    letters, NATO words and digit groups holding a letter, joined and upper-cased, the whole run
+    first."""
+    runs: list[list[str]] = [[]]
+    for m in re.finditer(r"[A-Za-z]+|\d+|[^A-Za-z\d]+", text):
+        part = m.group(0)
+        if m.start() > 0 and text[m.start() - 1] in "'’" or part in ("a", "I"):
+            runs.append([])  # "it's", "don't"; the article "a" and the pronoun "I"
+            continue
+        if _CODE_PART.fullmatch(part):
+            low = part.lower()
+            if part.isdigit():
+                runs[-1].append(part)
+                continue
+            if len(part) == 1:
+                runs[-1].append(part.upper())
+                continue
+            if low in _NATO:
+                runs[-1].append(_NATO[low])
+                continue
+            runs.append([])
+        elif re.fullmatch(r"[\s,.\-]+", part) is None:
+            runs.append([])
+    out: list[str] = []
+    for run in runs:
+        # the whole run, then without its first characters (a stray word before the code); a
+        # run of digits alone is read as digits elsewhere, and no digits are cut from its end
+        for i in range(len(run) - 1):
+            code = "".join(run[i:])
+            if re.search(r"[A-Z]", code) and code not in out:
+                out.append(code)
+    return out
+
+
 # --- digits as a recogniser writes them -------------------------------------------------------
 
 _DIGITISH_TOKEN = re.compile(r"\b(?=[0-9Oo]*\d)(?=[0-9]*[Oo])[0-9Oo]+\b")
 _THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)")
 _MULTIPLIED_DIGIT = re.compile(r"\b(double|triple)[\s-]+(\d)", re.IGNORECASE)
 _GROUP_COMMA = re.compile(r"(?<=\d),\s*(?=\d)")
-DIGIT_HOMOPHONES = {"oh": "0", "o": "0", "to": "2", "too": "2", "for": "4", "fore": "4", "won": "1", "ate": "8"}
+DIGIT_HOMOPHONES = {
+    "oh": "0", "o": "0", "to": "2", "too": "2", "for": "4", "fore": "4", "won": "1", "ate": "8",
+    "free": "3", "tree": "3",
+}
+_LABEL_NUMBER = re.compile(
+    r"\b(?:(?:the\s+)?(?:last|first|final)\s+(?:4|four|3|three|5|five|6|six|2|two)(?:\s+digits?)?(?:\s+(?:are|is))?"
+    r"|\d+-digits?|(?:four|five|six|seven|eight|nine|ten)-digits?)\b[,:]?",
+    re.IGNORECASE,
+)
+"""A number that is part of a detail's name ("the last four are ...", "my five-digit number"),
+not of its value: said back by a caller before the digits."""
 _HOMOPHONE_BEFORE = re.compile(
     rf"\b({'|'.join(DIGIT_HOMOPHONES)})[\s-]+(?=\d)", re.IGNORECASE
 )
@@ -282,6 +342,7 @@ def spoken_digits(text: str, *, expand: bool = True) -> str:
     def multiplied(m: re.Match[str]) -> str:
         return m.group(2) * (MULTIPLIERS[m.group(1).lower()] if expand else 1)
 
+    text = _LABEL_NUMBER.sub(" ", text)
     text = _MULTIPLIED_DIGIT.sub(multiplied, text)
     text = normalize_numbers(text)
     text = _DIGITISH_TOKEN.sub(lambda m: m.group(0).replace("O", "0").replace("o", "0"), text)
@@ -300,7 +361,9 @@ def digit_readings(text: str) -> list[str]:
     out: list[str] = []
     for expand in (True, False):
         first = spoken_digits(text, expand=expand)
-        second = _HOMOPHONE_BEFORE.sub(lambda m: DIGIT_HOMOPHONES[m.group(1).lower()] + " ", first)
+        second = first
+        for _ in range(3):  # "free free 8 1": each homophone next to a digit, right to left
+            second = _HOMOPHONE_BEFORE.sub(lambda m: DIGIT_HOMOPHONES[m.group(1).lower()] + " ", second)
         second = _HOMOPHONE_AFTER.sub(lambda m: m.group(1) + DIGIT_HOMOPHONES[m.group(2).lower()], second)
         out.extend(r for r in (first, second) if r not in out)
     # digits a recogniser wrote one by one with dots or dashes between them ("4. 4. 7. 1.")
@@ -359,7 +422,11 @@ def match_enum(values: list[Any], text: str) -> Any | None:
 
 
 _YES = re.compile(r"\b(yes|yeah|yep|sure|correct|right|ok|okay|please do|go ahead|absolutely)\b")
-_NO = re.compile(r"\b(no|nope|don't|do not|not really|never mind|cancel)\b")
+_NO = re.compile(
+    r"\b(no|nope|don't|do not|not really|never mind|cancel|"
+    r"(?:is|isn'?t|'s|was|that'?s)?\s*not (?:right|correct|it|what i said|quite))\b"
+)
+"""A no, also without the word "no" ("that's not right": a recogniser may hear the "No," as "So,")."""
 
 
 def match_bool(text: str) -> bool | None:
@@ -542,7 +609,8 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
     a recogniser writes spoken ones (see :func:`entities.digit_readings`)."""
     pattern = schema.get("pattern") if isinstance(schema.get("pattern"), str) else None
     if kind == "enum":
-        return match_enum(list(schema["enum"]), text) or _enum_by_meaning(list(schema["enum"]), text)
+        values = list(schema["enum"])
+        return match_enum(values, text) or _enum_by_meaning(values, text) or enum_by_sound(values, text)
     if kind == "bool":
         return match_bool(text)
     if kind == "date":
@@ -574,7 +642,8 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
                 return values[0]
         return None
     if kind == "number":
-        for written in find_numbers(text):
+        # digits said one by one ("7 2 0 1 8") are an identifier, not a count
+        for written in find_numbers(_DIGIT_BY_DIGIT.sub(" ", text)):
             value = float(written.replace(",", ""))
             number: int | float = int(value) if value.is_integer() else value
             if schema.get("type") == "integer" and not isinstance(number, int):
@@ -582,6 +651,27 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
             if _valid({k: schema[k] for k in ("minimum", "maximum") if k in schema}, number):
                 return number
     return None
+
+
+_DIGIT_BY_DIGIT = re.compile(r"(?<![\d.,])\d(?:[\s\-.]+\d(?![\d.,]\d)){2,}\b")
+
+
+def enum_by_sound(values: list[Any], text: str) -> Any | None:
+    """The enum value a misheard word stands for ("river tag" -> "riverside", "premiums" ->
+    "premium"): a word of five letters or more that begins a value's word (or the other way
+    round), or spells it nearly alike (difflib ratio 0.8); only when exactly one value fits."""
+    heard = {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 5}
+    fits = []
+    for value in values:
+        if not isinstance(value, str):
+            continue
+        words = [w for w in re.split(r"[^a-z]+", value.lower()) if len(w) >= 5]
+        if any(
+            v.startswith(h) or h.startswith(v) or difflib.SequenceMatcher(None, h, v).ratio() >= 0.8
+            for h in heard for v in words
+        ):
+            fits.append(value)
+    return fits[0] if len(fits) == 1 else None
 
 
 def _enum_by_meaning(values: list[Any], text: str) -> Any | None:
@@ -611,7 +701,7 @@ def _residual_phrase(text: str, tool: _Tool, schema: dict[str, Any]) -> str:
         stem = _stem(low)
         if stem in examples:
             return word
-        if low in _STOP or stem in _STOP or stem in vocabulary:
+        if low in _STOP or stem in _STOP or stem in vocabulary or low.split("'")[0] in _STOP:  # "I'd", "we're"
             if runs[-1]:
                 runs.append([])
             continue

@@ -29,6 +29,7 @@ from realtime.offline.policy.arguments import (
 from realtime.offline.policy.intent import (
     _CLOSING_RE,
     _QUESTION_PARAM,
+    INFO_QUESTION,
     _is_small_talk,
     _State,
     best_tool,
@@ -66,6 +67,21 @@ from realtime.offline.policy.wording import (
 )
 
 _GREETING_WORDS = re.compile(r"^\W*(hi|hello|hey|good (morning|afternoon|evening))\b", re.IGNORECASE)
+_ASKS_BACK = re.compile(
+    r"^(\W*(i told you|like i said),?\s*)?(has|have|is|are|was|were|do|does|did|can|could|will|would|where|what|when|why|how|which|who)\b.*\?\W*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_ONE_THING = re.compile(r"\b(a|an|one|the|this|that)\s+(?!(few|couple|lot|bunch|number|pair)\b)[a-z][a-z-]+", re.IGNORECASE)
+_SOME = re.compile(r"\b(more|some|several|few|couple|supply|supplies|lots?|bunch|plenty|boxes|packs|cases|stock|running (out|low)|almost out)\b", re.IGNORECASE)
+_CLEAR_YES = re.compile(
+    r"^\W*(?:(?:oh|um|uh|well|ah)\W+)?(yes|yeah|yep|yup|sure|correct|right|ok|okay|please do|go ahead|absolutely|"
+    r"that'?s (right|correct)|that is (right|correct)|do it|please)\b",
+    re.IGNORECASE,
+)
+"""A yes that starts the answer: only such a yes confirms a read-back."""
+_READ_BACK = ("short", "date")
+"""Kinds of value read back before a data-changing call: short free text, and dates."""
+_FALLBACK_LEADS = ("I'm sorry, I didn't catch that.", "Sorry, I'm not sure which", "Let's try it another way.", "Sorry, I still didn't follow.")
 _CONFIRM = re.compile(r"\bconfirm\b[^.]*\b(caller|customer|user|first)\b", re.IGNORECASE)
 
 
@@ -158,7 +174,11 @@ class DialoguePolicy:
         if last.kind == "user":
             small_talk = _is_small_talk(last.text) and match_bool(last.text) is None
             # an answer without words to a pending question ("It's 4821-6.") is an answer, not a hello
-            answering = bool(spoken) and spoken[-1].kind == "assistant" and "?" in spoken[-1].text and not _GREETING_WORDS.match(last.text)
+            # (a re-ask such as "Please tell me the order number." asks too, without a "?")
+            answering = (
+                bool(spoken) and spoken[-1].kind == "assistant" and not _GREETING_WORDS.match(last.text)
+                and ("?" in spoken[-1].text or bool(re.search(r"\b(please (tell|say)|say only)\b", spoken[-1].text, re.IGNORECASE)))
+            )
             if small_talk and not answering and not _CLOSING_RE.match(last.text) and not st.text_mode:
                 return PolicyResponse(text="Hello! How can I help you today?")
             return self._act(st, mode="user")
@@ -255,14 +275,14 @@ class DialoguePolicy:
             if changes_data(tool) and last_user >= 0 and self._declined_at(st, tool) == last_user:
                 return PolicyResponse(text=_join("I'm sorry about that.", self._ask(st, tool, typed or missing[:1], again=True)))
             return PolicyResponse(text=_join(preface, self._ask(st, tool, typed or missing[:1])))
-        readback = not st.text_mode and self._needs_readback(tool, args)
+        readback = not st.text_mode and self._needs_readback(st, tool, args)
         if (_CONFIRM.search(tool.description) or readback) and not st.text_mode:
             question = _readback(tool, args) if readback else _confirmation(tool, args)
             answer = self._confirmed(st, question)
             if answer is None:
                 return PolicyResponse(text=_join(preface, question))
             if answer is False and readback:
-                loose = [n for n in args if _param_kind(n, tool.properties[n]) == "short"]
+                loose = [n for n in args if _param_kind(n, tool.properties[n]) in _READ_BACK]
                 labels = _and_join([_label(n, tool.properties[n]) for n in loose])
                 return PolicyResponse(text=f"I'm sorry about that. Could you please tell me {labels} again?")
             if answer is False:
@@ -290,7 +310,10 @@ class DialoguePolicy:
         )
         if last_user < 0 or asked is None or asked.kind != "assistant" or not asked.text.endswith(question):
             return None
-        return match_bool(st.turns[last_user].text)
+        answer = match_bool(st.turns[last_user].text)
+        if answer is True and not _CLEAR_YES.match(st.turns[last_user].text):
+            return None  # "So, left out right.": no clear yes, so the question is asked again
+        return answer
 
     def _gated(self, st: _State, tool: _Tool) -> _Tool | None:
         """The verification tool to call before ``tool``, if there is one and it isn't done."""
@@ -317,7 +340,7 @@ class DialoguePolicy:
     ) -> _Tool | None:
         wanted = set()
         for param in missing:
-            wanted |= set(tokens(param)) - {"number", "code", "name"}
+            wanted |= set(tokens(param)) - set(tokens("number code name"))
         for other in st.tools:
             if other is tool or other.name in done or other.is_transfer or other.is_escalation:
                 continue
@@ -345,6 +368,13 @@ class DialoguePolicy:
                 args[name] = value
             elif name in tool.required:
                 missing.append(name)
+        # a number read for one detail is not also another's (a customer number is no quantity)
+        taken = {re.sub(r"\D", "", v) for v in args.values() if isinstance(v, str)} - {""}
+        for name in [n for n, v in args.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]:
+            if re.sub(r"\D", "", str(args[name])) in taken:
+                del args[name]
+                if name in tool.required:
+                    missing.append(name)
         return args, missing
 
     def _fresh_after(self, st: _State, tool: _Tool) -> int:
@@ -360,13 +390,16 @@ class DialoguePolicy:
         self, st: _State, tool: _Tool, name: str, schema: dict[str, Any], required: bool
     ) -> Any:
         fresh = self._fresh_after(st, tool)
-        window = [text for i, text in reversed(st.window) if i > fresh]
+        kind = _param_kind(name, schema)
+        if kind == "date" and changes_data(tool):
+            fresh = max(fresh, self._declined_at(st, tool))  # after a "no" to its read-back, a fresh date
+        others = self._answered_others(st, tool, name) if kind == "number" else set()
+        window = [text for i, text in reversed(st.window) if i > fresh and i not in others]
         everything = [
             normalize_numbers(t.text)
             for i, t in reversed(list(enumerate(st.turns)))
-            if t.kind == "user" and i > fresh
+            if t.kind == "user" and i > fresh and i not in others
         ]
-        kind = _param_kind(name, schema)
         if kind in ("long", "short", "summary"):
             return _fit_length(self._extract_text(st, tool, name, schema, required, kind, window), schema)
         return self._extract_value(st, tool, name, schema, required, kind, window, everything)
@@ -394,6 +427,8 @@ class DialoguePolicy:
             return self._summary(st, intent)
         if kind == "long":
             return self._explanation(st, tool, name, schema, window) or intent
+        if changes_data(tool) and any(INFO_QUESTION.match(t) for t in window):
+            return None  # words of a question ("has it been sent out yet?") are no value to change data with
         return _residual_phrase(intent, tool, schema) or None
 
     def _extract_value(
@@ -411,8 +446,9 @@ class DialoguePolicy:
                 value = value if str(value).lower() in text.lower() else None
             if value is not None:
                 return value
-        if quantity and required and window:
-            # "add the headphones": one of them (or the least the schema allows)
+        if quantity and required and window and any(_ONE_THING.search(t) for t in window) and not any(_SOME.search(t) for t in window):
+            # "add the headphones": one of them (or the least the schema allows); "more lenses",
+            # "another supply" say no count: it is asked
             least = schema.get("minimum")
             return max(1, int(least)) if isinstance(least, (int, float)) else 1
         failed = {t.call_id for t in st.turns if t.kind == "output" and not t.ok}
@@ -531,15 +567,33 @@ class DialoguePolicy:
                 break
         return count
 
-    def _needs_readback(self, tool: _Tool, args: dict[str, Any]) -> bool:
+    def _needs_readback(self, st: _State, tool: _Tool, args: dict[str, Any]) -> bool:
         """A tool that changes something runs only on values that are typed (enum, pattern, date,
         number...) or that the caller confirmed: free text is read back first."""
         if not changes_data(tool):
             return False
         # a short value picked out of a sentence may be the wrong words ("address: large
         # pepperoni"); a long one (a reason, a description, a summary) is the caller's own
-        # statement, kept whole, and is not read back
-        return any(_param_kind(n, tool.properties[n]) == "short" for n in args if n in tool.properties)
+        # statement, kept whole, and is not read back. A date is typed but easily misheard (a
+        # recogniser drops the end of "twenty twenty-seven"): it is read back too
+        if any(_param_kind(n, tool.properties[n]) in _READ_BACK for n in args if n in tool.properties):
+            return True
+        # an identifier or phone number the caller said (not one a tool gave): a digit is easily
+        # misheard, so it is read back too
+        said = [t.text for t in st.turns if t.kind == "user"]
+        outputs = {t.call_id: t.ok for t in st.turns if t.kind == "output"}
+        used = {v for t in st.turns if t.kind == "call" and outputs.get(t.call_id) for v in t.args.values()}
+        for name, value in args.items():
+            if value in used:
+                continue  # a value a successful call took already (a verified phone number)
+            kind = _param_kind(name, tool.properties.get(name, {}))
+            if kind in ("pattern", "phone") and isinstance(value, str):
+                digits = re.sub(r"\D", "", value)
+                if digits and any(
+                    _extract_typed(kind, name, tool.properties[name], text, digits=self.spoken_digits) == value for text in said
+                ):
+                    return True
+        return False
 
     def _answers(self, st: _State, tool: _Tool) -> dict[str, tuple[int, str]]:
         """What the caller said in answer to a question about one of ``tool``'s parameters alone:
@@ -553,10 +607,30 @@ class DialoguePolicy:
                 question = ""
             elif t.kind == "user" and question:
                 asked = [n for n, schema in tool.properties.items() if _label(n, schema).lower() in question]
-                if len(asked) == 1 and not _CLOSING_RE.match(t.text) and match_bool(t.text) is None:
+                if len(asked) == 1 and not _CLOSING_RE.match(t.text) and match_bool(t.text) is None and not (
+                    _param_kind(asked[0], tool.properties[asked[0]]) in _FREE_TEXT and _ASKS_BACK.match(t.text.strip())
+                ):
+                    # a question back ("has it been sent out yet?") is not the value asked for
                     words = _answer_words(normalize_numbers(t.text), _label(asked[0], tool.properties[asked[0]]))
                     if words:
                         out[asked[0]] = (i, words)
+                question = ""
+        return out
+
+    def _answered_others(self, st: _State, tool: _Tool, name: str) -> set[int]:
+        """Turns that answer a question about other details of ``tool`` and not ``name``: their
+        numbers are those details' (the pieces of a misheard member ID are no month count)."""
+        out: set[int] = set()
+        question = ""
+        for i, t in enumerate(st.turns):
+            if t.kind == "assistant":
+                question = t.text.lower()
+            elif t.kind in ("call", "output"):
+                question = ""
+            elif t.kind == "user" and question:
+                asked = {n for n, schema in tool.properties.items() if _label(n, schema).lower() in question}
+                if asked and name not in asked:
+                    out.add(i)
                 question = ""
         return out
 
@@ -621,9 +695,20 @@ class DialoguePolicy:
         abilities = [
             _ability(t) for t in st.tools if not t.is_transfer and not _END_CALL.match(t.name)
         ]
+        # asked before in this task: other words, not the same line again
+        times = sum(
+            1 for i, t in enumerate(st.turns)
+            if t.kind == "assistant" and t.text.startswith(_FALLBACK_LEADS) and i >= (st.window[0][0] if st.window else 0)
+        )
         if abilities:
-            return f"I'm sorry, I didn't catch that. I can {_or_join(abilities)}. What would you like to do?"
-        return "I'm sorry, I didn't catch that. Could you say that again?"
+            if times == 0:
+                return f"I'm sorry, I didn't catch that. I can {_or_join(abilities)}. What would you like to do?"
+            if times == 1:
+                return f"Sorry, I'm not sure which you need. Would you like me to {_or_join(abilities)}?"
+            return f"Let's try it another way. Please say just one of these: {_or_join(abilities)}."
+        if times == 0:
+            return "I'm sorry, I didn't catch that. Could you say that again?"
+        return "Sorry, I still didn't follow. Could you tell me in a few words what you need?"
 
     def _call_id(self, st: _State, name: str, args: dict[str, Any]) -> str:
         seed = json.dumps(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from realtime.offline.policy.arguments import changes_data
 from realtime.offline.policy.items import _Tool, _Turn
 from realtime.offline.policy.vocabulary import expand, tokens
 
@@ -13,6 +14,11 @@ STRONG = 2.5
 
 
 WEAK = 1.0
+
+MARGIN = 2.0
+MARGIN_FLOOR = 1.0
+"""A weaker match still wins when it scores at least ``MARGIN`` times any other tool (and at least
+``MARGIN_FLOOR``); a tie between tools that share the caller's words is no match (the agent asks)."""
 
 
 """In text mode (a supervisor that is asked because facts are needed) a weaker match will do."""
@@ -25,6 +31,15 @@ _CLOSING_RE = re.compile(
     r"(have a )?(nice|good|great) (day|one)|cheers))*\W*$",
     re.IGNORECASE,
 )
+
+
+INFO_QUESTION = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|so|um|uh|and|i told you|like i said)\W+)*"
+    r"(has|have|is|isn'?t|are|was|were|did|does|do|where|when|what|which|how (much|many|long|far)|am i)\b[^.!]*\?\W*$",
+    re.IGNORECASE,
+)
+"""A question for information ("Has my order been sent out yet?", "Where is my parcel?"), not a
+request to do something ("Can you send it elsewhere?")."""
 
 
 _QUESTION_PARAM = re.compile(r"^(question|query|request|message|prompt)$", re.IGNORECASE)
@@ -92,13 +107,30 @@ def best_tool(
     before = {t for i, t in st.window if i < st.segment_start}
     recent = " ".join(t for t in texts if t not in before)
     threshold = WEAK if st.text_mode else STRONG
+    runner_up = 0.0
     for tool in st.tools:
         if tool.name in exclude:
             continue
         score = tool_score(st, tool, recent if tool.is_transfer else joined, name_only=name_only)
-        if score >= threshold and (best is None or (score, -tool.index) > best):
+        if changes_data(tool) and any(INFO_QUESTION.match(t) for t in texts[-1:]):
+            score /= 2  # a question asks to know, not to change
+        if best is None or (score, -tool.index) > best:
+            if best is not None:
+                runner_up = max(runner_up, best[0])
             best, chosen = (score, -tool.index), tool
-    return chosen
+        else:
+            runner_up = max(runner_up, score)
+    if best is None or chosen is None:
+        return None
+    score = best[0]
+    if score >= threshold:
+        return chosen  # of strong matches that tie, the first tool (a check listed before its action)
+    asking = any(INFO_QUESTION.match(t) for t in texts[-1:])
+    # a clear winner that is not strong on its own: the words point to one tool and not the others
+    # (one that changes data only on a strong match when the caller asks a question)
+    if score >= MARGIN_FLOOR and score >= MARGIN * runner_up and not (asking and changes_data(chosen)):
+        return chosen
+    return None
 
 
 def catch_all_tool(st: _State, text: str, done: set[str]) -> _Tool | None:

@@ -37,10 +37,34 @@ def _strip_suffix(word: str) -> str:
     return w
 
 
+_DOUBLE = re.compile(r"([bcdfgklmnprstvz])\1$")
+
+
+def _root(stem: str) -> str:
+    """The last normalisation of a stem, so the forms of one word meet: a final "e" dropped
+    ("move"/"moved" -> "mov"), a doubled last consonant made single ("cancell" -> "cancel"),
+    "-ation"/"-ate"/"-at" endings of long words dropped ("vaccination"/"vaccinated" -> "vaccin")."""
+    w = stem
+    if len(w) > 7 and w.endswith("ation"):
+        w = w[:-5]
+    elif len(w) > 6 and w.endswith(("ate", "ion")):
+        w = w[:-3]
+    elif len(w) > 6 and w.endswith("at"):
+        w = w[:-2]
+    if len(w) > 3 and w.endswith("e") and not w.endswith(("ee", "ie", "oe", "ue")):
+        w = w[:-1]
+    if len(w) > 3 and _DOUBLE.search(w):
+        w = w[:-1]
+    return w
+
+
 def _stem(word: str) -> str:
-    """The stem a word counts as (suffixes stripped, then synonyms); the same on both sides."""
+    """The stem a word counts as (suffixes stripped, then synonyms, then :func:`_root`); the same
+    on both sides."""
     w = _strip_suffix(word)
-    return _SYNONYMS.get(w, w)
+    if w in _SYNONYMS:
+        return _root(_SYNONYMS[w])
+    return _root(_ROOT_SYNONYMS.get(_root(w), w))
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
@@ -62,6 +86,12 @@ for _concept, _members in _VOCABULARY["groups"].items():
 
 
 _PHRASES.sort(key=lambda pr: -len(pr[0].pattern))  # the longest phrase first
+
+
+_ROOT_SYNONYMS: dict[str, str] = {}
+"""The synonyms by root too, so other forms of a listed word count ("moved" as "move")."""
+for _word, _meaning in _SYNONYMS.items():
+    _ROOT_SYNONYMS.setdefault(_root(_word), _meaning)
 
 
 def scenario_phrases(instructions: str) -> list[tuple[re.Pattern[str], str]]:

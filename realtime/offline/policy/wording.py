@@ -146,6 +146,10 @@ def _label(name: str, schema: dict[str, Any]) -> str:
             return label
         label = re.sub(rf"\b(?:the )?{_PERSON}'s\b", "your", label, flags=re.IGNORECASE)
         label = re.sub(rf"^(?:the )?{_PERSON} ", "your ", label, flags=re.IGNORECASE)
+        # "the store where the caller will collect it" -> "... where you will collect it"
+        label = re.sub(
+            rf"(?<=\w )(?:the |a |an )?{_PERSON} (will|would|can|could|should|may|must)\b", r"you \1", label, flags=re.IGNORECASE
+        )
         if not re.match(r"^(the|a|an|your)\b", label, re.IGNORECASE):
             label = "the " + label
         return label
