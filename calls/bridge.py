@@ -104,6 +104,7 @@ class CallBridge:
         self.transport = transport
         self._records: asyncio.Queue[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None] = (
             asyncio.Queue())
+        self._held_since: float | None = None  # when records started waiting for the database
         self._recorder = asyncio.ensure_future(self._record_loop())
         self._summaries: dict[str, asyncio.Future[str]] = {}
         # A transport that sends base64 on as is (Twilio) gets the audio without a re-encode.
@@ -206,13 +207,42 @@ class CallBridge:
             try:
                 if entry is None:
                     return
-                do, args, kwargs = entry
-                try:
-                    await off_shared_thread(do, RECORDS_EXECUTOR)(*args, **kwargs)
-                except Exception:  # one bad record must not lose the rest of the call's history
-                    logger.exception("call %s: could not record %s", self.call_id, getattr(do, "__name__", do))
+                await self._write(*entry)
             finally:
                 self._records.task_done()
+
+    async def _write(self, do: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """One record. While the database is unreachable (restarting, a network cut) the record is
+        held and tried again, with the call's later records queued behind it in order, for up to
+        CALL_RECORD_HOLD_SECONDS; past that it is dropped and logged (the loss is bounded)."""
+        from django.db import InterfaceError, OperationalError
+
+        name = getattr(do, "__name__", str(do))
+        delay = 0.2
+        while True:
+            try:
+                await off_shared_thread(do, RECORDS_EXECUTOR)(*args, **kwargs)
+            except (OperationalError, InterfaceError) as error:
+                now = time.monotonic()
+                if self._held_since is None:  # the outage starts (it spans records: one hold for all)
+                    self._held_since = now
+                    logger.warning("call %s: the database is unreachable (%s); holding the call's records",
+                                   self.call_id, type(error).__name__)
+                if now - self._held_since >= settings.CALL_RECORD_HOLD_SECONDS:
+                    logger.error("call %s: record %s dropped after %.0f s without the database (%s)",
+                                 self.call_id, name, now - self._held_since, error)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            except Exception:  # one bad record must not lose the rest of the call's history
+                logger.exception("call %s: could not record %s", self.call_id, name)
+                return
+            if self._held_since is not None:
+                logger.warning("call %s: records written again after %.1f s held (the database is back)",
+                               self.call_id, time.monotonic() - self._held_since)
+                self._held_since = None
+            return
 
     async def _on_event(self, event: ev.EngineEvent) -> None:
         if isinstance(event, ev.AudioOut):

@@ -28,7 +28,7 @@ from calls import actions, tokens
 from calls.bridge import CallBridge
 from calls.events import caller_safe_event
 from calls.limits import PENDING_TWILIO_STREAMS, USER_SOCKETS, RateLimit, SlotHolder, live_calls_of
-from calls.live import LIVE, refusal_message
+from calls.live import LIVE, keep_heartbeat, refusal_message
 from calls.models import Call, call_group
 from calls.scenarios import UnknownScenario, compile_for_call
 from calls.twilio import TWILIO_MULAW, clear_message, mark_message
@@ -193,10 +193,8 @@ class CallConsumer(SlotHolder):
         self._heartbeat_task = self.spawn(self._heartbeat())
 
     async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(settings.CALL_HEARTBEAT_SECONDS)
-            if self.call_id is not None:
-                await database_sync_to_async(actions.do_heartbeat)(self.call_id)
+        if self.call_id is not None:
+            await keep_heartbeat(self.call_id)  # survives a database outage
 
     async def disconnect(self, code: int) -> None:
         self._closing = True  # the socket is gone: nothing more is sent on it

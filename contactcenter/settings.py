@@ -240,6 +240,12 @@ CALL_TOKEN_MAX_AGE_SECONDS = env.int("CALL_TOKEN_MAX_AGE_SECONDS", default=60)
 CALL_HEARTBEAT_SECONDS = env.float("CALL_HEARTBEAT_SECONDS", default=10.0)
 CALL_HEARTBEAT_TIMEOUT_SECONDS = env.int("CALL_HEARTBEAT_TIMEOUT_SECONDS", default=30)
 CALL_REAPER_SECONDS = env.float("CALL_REAPER_SECONDS", default=10.0)
+# A call the reaper finds silent is ended only if still silent this much later: after a database
+# outage the live calls' heartbeats land again within a second (calls.live.keep_heartbeat).
+CALL_REAPER_CONFIRM_SECONDS = env.float("CALL_REAPER_CONFIRM_SECONDS", default=2.5)
+# While the database is unreachable a live call's records are held in memory and written when it
+# is back, in order; a record still unwritten after this long is dropped and logged.
+CALL_RECORD_HOLD_SECONDS = env.float("CALL_RECORD_HOLD_SECONDS", default=300.0)
 # Largest WebSocket frame a call consumer accepts (bytes); larger frames are refused and logged.
 CALL_MAX_FRAME_BYTES = env.int("CALL_MAX_FRAME_BYTES", default=64 * 1024)
 # Live calls one daphne worker carries; past it a new call is refused at once (Twilio: a short
