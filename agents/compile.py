@@ -21,6 +21,7 @@ from realtime.spec import (
     AgentSpec,
     Guardrails,
     Limits,
+    People,
     ScenarioSpec,
     ToolSpec,
     WebhookSpec,
@@ -187,6 +188,8 @@ def compile_scenario(scenario: Scenario | str, *, validate: bool = True) -> Scen
         fallback_agent=scenario.fallback_agent.slug if scenario.fallback_agent else None,
         failover_provider=scenario.failover_provider,
         escalation_webhook_url=scenario.escalation_webhook_url,
+        people=People(queue_timeout_s=scenario.human_queue_timeout_seconds,
+                      queue_fallback=scenario.human_queue_fallback, caller_language=scenario.caller_language),
         limits=Limits(
             max_handoff_depth=scenario.max_handoff_depth,
             max_session_seconds=scenario.max_session_seconds,

@@ -319,6 +319,21 @@ class Scenario(models.Model):
         blank=True, verbose_name="escalation webhook URL",
         help_text="Optional: notified when a call is escalated to a human.",
     )
+    human_queue_timeout_seconds = models.PositiveIntegerField(
+        default=0, verbose_name="human queue timeout (seconds)",
+        help_text="When above 0, an escalated call waits this long in the queue of human agents (the agent "
+        "keeps the caller company) before it takes the fallback below. 0: no queue.",
+    )
+    human_queue_fallback = models.CharField(
+        max_length=16, default="webhook", verbose_name="when no human answers",
+        choices=[("webhook", "Post the escalation webhook"), ("callback", "Take a callback request"),
+                 ("voicemail", "Record a voicemail")],
+    )
+    caller_language = models.CharField(
+        max_length=8, blank=True, default="", verbose_name="caller's language",
+        help_text="ISO 639-1 code (e.g. es) of the callers' language: a person who speaks English takes such a "
+        "call through live translation. Empty: no translation.",
+    )
     failover_provider = models.CharField(
         max_length=16, blank=True, default="",
         choices=[("", "None: the call ends on the fallback path"), ("offline", "The local offline engine")],

@@ -111,6 +111,7 @@ class CallBridge:
         self.transport = transport
         self._records: asyncio.Queue[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None] = (
             asyncio.Queue())
+        self._held_since: float | None = None  # when records started waiting for the database
         self._recorder = asyncio.ensure_future(self._record_loop())
         self._summaries: dict[str, asyncio.Future[str]] = {}
         # A transport that sends base64 on as is (Twilio) gets the audio without a re-encode.
@@ -145,6 +146,8 @@ class CallBridge:
         """End the call (idempotent) and wait until every record is written."""
         await self.session.close(reason)
         await self.listen.close()
+        if (people := getattr(self, "people", None)) is not None:  # calls.takeover
+            await people.close()
         await self.flush()
 
     async def flush(self) -> None:
@@ -211,16 +214,47 @@ class CallBridge:
             try:
                 if entry is None:
                     return
-                do, args, kwargs = entry
-                try:
-                    await off_shared_thread(do, RECORDS_EXECUTOR)(*args, **kwargs)
-                except Exception:  # one bad record must not lose the rest of the call's history
-                    logger.exception("call %s: could not record %s", self.call_id, getattr(do, "__name__", do))
+                await self._write(*entry)
             finally:
                 self._records.task_done()
 
+    async def _write(self, do: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """One record. While the database is unreachable (restarting, a network cut) the record is
+        held and tried again, with the call's later records queued behind it in order, for up to
+        CALL_RECORD_HOLD_SECONDS; past that it is dropped and logged (the loss is bounded)."""
+        from django.db import InterfaceError, OperationalError
+
+        name = getattr(do, "__name__", str(do))
+        delay = 0.2
+        while True:
+            try:
+                await off_shared_thread(do, RECORDS_EXECUTOR)(*args, **kwargs)
+            except (OperationalError, InterfaceError) as error:
+                now = time.monotonic()
+                if self._held_since is None:  # the outage starts (it spans records: one hold for all)
+                    self._held_since = now
+                    logger.warning("call %s: the database is unreachable (%s); holding the call's records",
+                                   self.call_id, type(error).__name__)
+                if now - self._held_since >= settings.CALL_RECORD_HOLD_SECONDS:
+                    logger.error("call %s: record %s dropped after %.0f s without the database (%s)",
+                                 self.call_id, name, now - self._held_since, error)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            except Exception:  # one bad record must not lose the rest of the call's history
+                logger.exception("call %s: could not record %s", self.call_id, name)
+                return
+            if self._held_since is not None:
+                logger.warning("call %s: records written again after %.1f s held (the database is back)",
+                               self.call_id, time.monotonic() - self._held_since)
+                self._held_since = None
+            return
+
     async def _on_event(self, event: ev.EngineEvent) -> None:
         if isinstance(event, ev.AudioOut):
+            if self.session.human is not None:  # a person has the call (a response cancelled late)
+                return
             self.listen.agent(event.audio)
             started = time.perf_counter()
             if self._play_base64 is not None and event.audio_base64:
@@ -237,6 +271,8 @@ class CallBridge:
             self.end_reason = event.reason
             self._ended.set()
             await self.listen.close()
+            if (people := getattr(self, "people", None)) is not None:
+                await people.close()
             await self.transport.call_ended(event.reason)
 
     def _record_event(self, event: ev.EngineEvent) -> None:
@@ -259,6 +295,10 @@ class CallBridge:
                          reason=event.reason, context=context, depth=event.depth,
                          duration_ms=round(event.duration_ms), voice_kept=bool(event.voice_kept),
                          fallback=event.fallback)
+            if self.spec.people.queue_timeout_s > 0:
+                from calls.queue import call_queue
+
+                call_queue(self).on_handoff(event)
         elif isinstance(event, ev.ToolStarted):
             self._record(actions.do_record_tool, call_id, tool_call_id=event.call_id, name=event.name,
                          status="started", agent=event.agent, arguments=_json_arguments(event.arguments))
@@ -274,6 +314,10 @@ class CallBridge:
             self._record(actions.do_record_guardrail, call_id, category=event.category, text=event.text,
                          action="cancelled_and_corrected", agent=event.agent, item_id=event.item_id)
         elif isinstance(event, ev.Escalation):
+            from calls.queue import call_queue
+
+            if call_queue(self).on_escalation(event):  # the scenario's human queue
+                return
             self._record(actions.do_escalate, call_id, reason=event.reason,
                          source=ESCALATION_SOURCES.get(event.source, "model"), agent=event.agent)
         elif isinstance(event, ev.Usage):
@@ -303,6 +347,8 @@ class CallBridge:
             log = logger.error if event.fatal else logger.info
             log("call %s engine error %s: %s", call_id, event.code, event.message[:300])
         elif isinstance(event, ev.CallEnded):
+            if (queue := getattr(self, "queue", None)) is not None:  # calls.queue
+                queue.close()
             self._record(actions.do_end_call, call_id, event.reason)
 
     # --- rolling summaries through Celery -----------------------------------------------------------

@@ -29,7 +29,7 @@ from calls.bridge import CallBridge, on_records_thread
 from calls.events import caller_safe_event
 from calls.lean import LeanLoop
 from calls.limits import PENDING_TWILIO_STREAMS, USER_SOCKETS, RateLimit, SlotHolder, live_calls_of
-from calls.live import LIVE, refusal_message
+from calls.live import LIVE, keep_heartbeat, refusal_message
 from calls.models import Call, call_group
 from calls.scenarios import UnknownScenario, compile_for_call, spec_of_call
 from calls.twilio import TWILIO_MULAW, clear_message, mark_message
@@ -105,6 +105,10 @@ class CallConsumer(SlotHolder, LeanLoop):
                 await self.call_listen(message)
             elif message["type"] == "call.event":  # published records of this call: nothing to do
                 return
+            elif message["type"] == "call.human_audio":  # people: a person's voice, per frame: lean route too
+                from calls.takeover import on_human_audio
+
+                on_human_audio(self, message)
             else:
                 await super().dispatch(message)
         except (StopConsumer, AcceptConnection, DenyConnection):
@@ -190,10 +194,8 @@ class CallConsumer(SlotHolder, LeanLoop):
         self._heartbeat_task = self.spawn(self._heartbeat())
 
     async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(settings.CALL_HEARTBEAT_SECONDS)
-            if self.call_id is not None:
-                await on_records_thread(actions.do_heartbeat)(self.call_id)
+        if self.call_id is not None:
+            await keep_heartbeat(self.call_id)  # survives a database outage
 
     async def disconnect(self, code: int) -> None:
         self._closing = True  # the socket is gone: nothing more is sent on it
@@ -287,6 +289,12 @@ class CallConsumer(SlotHolder, LeanLoop):
         """A supervisor listens (calls.listen): the call publishes its audio while anyone does."""
         if self.bridge is not None and not self.bridge.ended:
             self.bridge.listen.activate()
+
+    async def call_takeover(self, message: dict[str, Any]) -> None:
+        """A person takes the call over, renews it, or hands it back (calls.takeover)."""
+        from calls.takeover import on_call_takeover
+
+        self.spawn(on_call_takeover(self, message))
 
     async def call_supervisor(self, message: dict[str, Any]) -> None:
         """A supervisor's action from the dashboard (calls.actions.do_supervisor_action)."""

@@ -8,7 +8,8 @@ the call's sequence number so the page keeps the newest row).
 first, then sends the call's logged events after N (`{"type": "snapshot", ...}`), then every
 published event in sequence order (`{"type": "event", "seq", "event"}`): an event already sent
 is skipped, and a gap (a delta overtaken by a later one) is filled from the event log, so the
-page sees each sequence number exactly once, in order. The page sends supervisor actions
+page sees each sequence number exactly once, in order. After a Redis restart the channel layer
+tells the socket (`layer.resumed`) and it sends what was logged meanwhile. The page sends supervisor actions
 (`{"type": "action", "action": "approve|deny|whisper|say|hangup", ...}`), which
 `calls.actions.do_supervisor_action` records and hands to the live call's consumer.
 
@@ -69,9 +70,13 @@ class SupervisorSocket(SlotHolder):
 
     async def join(self, group: str) -> None:
         self.groups_joined = (*self.groups_joined, group)
+        if hasattr(self.channel_layer, "want_resumed"):  # told when Redis is back after an outage
+            self.channel_layer.want_resumed(self.channel_name)
         await self.channel_layer.group_add(group, self.channel_name)
 
     async def leave_groups(self) -> None:
+        if hasattr(self.channel_layer, "forget_resumed"):
+            self.channel_layer.forget_resumed(self.channel_name)
         groups, self.groups_joined = self.groups_joined, ()
         for group in groups:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -105,6 +110,12 @@ class DashboardConsumer(SupervisorSocket):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         return None  # the list is read-only
+
+    async def layer_resumed(self, message: dict[str, Any]) -> None:
+        """Redis came back (contactcenter.layers): changes published meanwhile never arrived, so the
+        page gets a fresh snapshot (it keeps the newest row of each call by sequence number)."""
+        snapshot = await database_sync_to_async(calls_snapshot)()
+        await self.send_json({"type": "snapshot", **snapshot})
 
     async def dashboard_call(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "call", "change": message["change"], "seq": message["seq"],
@@ -167,6 +178,15 @@ class DashboardCallConsumer(SupervisorSocket):
                                self.sent_seq + 1, seq - 1)
         await self.send_json({"type": "event", "seq": seq, "event": message["event"]})
         self.sent_seq = seq
+
+    async def layer_resumed(self, message: dict[str, Any]) -> None:
+        """Redis came back (contactcenter.layers): the events published while it was away never
+        arrived; send those after the last one sent, from the event log, in order, once each."""
+        assert self.call_id is not None
+        for event in await database_sync_to_async(logged_events)(self.call_id, self.sent_seq):
+            if event["seq"] > self.sent_seq:
+                await self.send_json({"type": "event", **event})
+                self.sent_seq = event["seq"]
 
     # --- supervisor actions --------------------------------------------------------------------------
 

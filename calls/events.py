@@ -187,11 +187,30 @@ class SupervisorActed(Event):
     tool_call_id: str
 
 
+class QueueChanged(Event):
+    """The call's place in the queue of human agents: waiting, accepted (by), timed_out, abandoned."""
+
+    type: Literal["queue"]
+    entry_id: int
+    status: str
+    reason: str
+    by: str
+    wait_ms: int
+    fallback: str
+
+
+class VoicemailRecorded(Event):
+    type: Literal["voicemail"]
+    voicemail_id: int
+    duration_ms: int
+
+
 #: Every published event type and its model.
 EVENT_MODELS: dict[str, type[Event]] = {
     model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
     for model in (CallStarted, CallAnswered, SessionChanged, Transcript, Handoff, HandoffApplied, Tool, Guardrail,
-                  Escalation, EscalationStatus, Usage, Latency, CallerIdle, SummaryMade, CallEnded, SupervisorActed)
+                  Escalation, EscalationStatus, Usage, Latency, CallerIdle, SummaryMade, CallEnded, SupervisorActed,
+                  QueueChanged, VoicemailRecorded)
 }
 
 
@@ -268,6 +287,8 @@ CALLER_FIELDS: dict[str, frozenset[str]] = {
     "dtmf": frozenset({"digit"}),
     "caller.idle": frozenset({"ms", "item_id", "agent"}),
     "context.summarized": frozenset({"removed_items", "turn"}),
+    "human.joined": frozenset({"agent"}),
+    "human.left": frozenset({"agent"}),
 }
 #: Of a raw protocol event, only its type and ids reach a caller (the log shows the flow, not content).
 CALLER_PROTOCOL_FIELDS = frozenset({"type", "event_id", "item_id", "response_id"})

@@ -33,6 +33,7 @@ import logging
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -206,6 +207,8 @@ class ListenTap:
         self._wake = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
+        #: The caller's frames also go here (a live translation's interpreter); never waits.
+        self.also_caller: Callable[[bytes], None] | None = None
 
     def activate(self) -> None:
         """A listener asked (call.listen): start publishing, if the call is still on."""
@@ -216,12 +219,24 @@ class ListenTap:
             self._pump = asyncio.ensure_future(self._run())
 
     def caller(self, audio: bytes) -> None:
+        if self.also_caller is not None:
+            self.also_caller(audio)
         if self.active:
             self._put(b"c", audio)
 
     def caller_base64(self, payload: str) -> None:
+        if self.also_caller is not None:
+            self.also_caller(base64.b64decode(payload))
         if self.active:
             self._put(b"c", base64.b64decode(payload))
+
+    def translated(self, pcm24k: bytes) -> None:
+        """The caller's words in the person's language (calls.translation), pcm16 24 kHz: side t."""
+        if self.active:
+            if len(self.frames) == self.frames.maxlen:
+                self.dropped += 1
+            self.frames.append(HEADER.pack(b"t", b"p", time.time()) + pcm24k)
+            self._wake.set()
 
     def agent(self, audio: bytes) -> None:
         if self.active:
@@ -310,8 +325,8 @@ class ListenConsumer(SlotHolder):
         if user is None or not user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED, "not logged in")
             return
-        if not may_listen(user):
-            await self.refuse(CLOSE_FORBIDDEN, f"{user.get_username()} may not listen to calls")
+        if not await off_shared_thread(self.may_connect)(user):
+            await self.refuse(CLOSE_FORBIDDEN, f"{user.get_username()} may not {self.what} calls")
             return
         if not self.hold(USER_SOCKETS, user.pk, settings.USER_MAX_SOCKETS):
             await self.refuse(CLOSE_TOO_MANY, f"{user.get_username()} has {settings.USER_MAX_SOCKETS} sockets open")
@@ -330,7 +345,7 @@ class ListenConsumer(SlotHolder):
             return
         self.subscription = subscription
         try:
-            record = await off_shared_thread(actions.do_listen)(call_id, user=user, mode=mode)
+            record = await off_shared_thread(self.open_action)(call_id, user, mode)
         except Call.DoesNotExist:
             await self.refuse(CLOSE_NOT_FOUND, f"no call {call_id}")
             return
@@ -344,6 +359,31 @@ class ListenConsumer(SlotHolder):
         self._tasks.append(asyncio.ensure_future(self._read()))
         self._tasks.append(asyncio.ensure_future(self._send()))
         self._tasks.append(asyncio.ensure_future(self._keepalive()))
+        await self.connected()
+
+    # --- what a subclass changes (calls.takeover: a person taking the call over) -------------------
+
+    what = "listen to"
+
+    def may_connect(self, user: Any) -> bool:
+        return may_listen(user)
+
+    def open_action(self, call_id: int, user: Any, mode: str) -> Any:
+        """The audit row (sync, on the listeners' thread); raises SupervisorActionRefused."""
+        return actions.do_listen(call_id, user=user, mode=mode)
+
+    def close_action(self, action_id: int, reason: str) -> None:
+        actions.do_stop_listening(action_id, reason)
+
+    def wants(self, side: bytes) -> bool:
+        """Whether this listener gets frames of ``side`` (c caller, a agent, t translated caller)."""
+        return self.mode == "mixed" or side == (b"c" if self.mode == "caller" else b"a")
+
+    async def connected(self) -> None:
+        """Accepted and listening."""
+
+    async def keep(self) -> None:
+        """Every keepalive round while connected."""
 
     def query_mode(self) -> str | None:
         from urllib.parse import parse_qs
@@ -373,7 +413,7 @@ class ListenConsumer(SlotHolder):
             if frame[:1] == b"e":
                 await self.stop(1000, "the call ended", ended=True)
                 return
-            if self.mode == "mixed" or frame[:1] == (b"c" if self.mode == "caller" else b"a"):
+            if self.wants(frame[:1]):
                 try:
                     self.queue.put_nowait(frame)
                 except asyncio.QueueFull:
@@ -402,6 +442,7 @@ class ListenConsumer(SlotHolder):
                 await self.stop(1000, "the call ended", ended=True)
                 return
             await self.channel_layer.group_send(call_group(self.call_id), {"type": CALL_LISTEN})
+            await self.keep()
             await asyncio.sleep(settings.LISTEN_KEEPALIVE_SECONDS)
 
     # --- the page's frames -------------------------------------------------------------------------
@@ -444,10 +485,13 @@ class ListenConsumer(SlotHolder):
                 task.cancel()
         if self.subscription is not None:
             subscription, self.subscription = self.subscription, None
-            await subscription.close()
+            try:  # bounded: a Redis connection closed under a cancelled read must not hold the rest
+                await asyncio.wait_for(subscription.close(), 2)
+            except TimeoutError:
+                logger.warning("call %s: closing a listener's subscription timed out", self.call_id)
         if self.action_id is not None:
             action_id, self.action_id = self.action_id, None
-            await off_shared_thread(actions.do_stop_listening)(action_id, reason)
+            await off_shared_thread(self.close_action)(action_id, reason)
 
     async def disconnect(self, code: int) -> None:
         self._closing = True

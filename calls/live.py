@@ -11,11 +11,15 @@ its call on the way out (`CallConsumer.__call__`).
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any, Protocol
 
 from django.conf import settings
 
 from contactcenter import metrics
+
+logger = logging.getLogger(__name__)
 
 REFUSED_AT_CAPACITY = "refused_at_capacity"
 REFUSED_SHUTTING_DOWN = "refused_shutting_down"
@@ -87,3 +91,32 @@ def refusal_message(reason: str) -> str:
 
 def describe() -> dict[str, Any]:
     return {"live_calls": len(LIVE), "capacity": LIVE.capacity, "draining": LIVE.draining, "refused": LIVE.refused}
+
+
+async def keep_heartbeat(call_id: int) -> None:
+    """Touch the call's heartbeat every CALL_HEARTBEAT_SECONDS for as long as the call lives.
+
+    A failed write (the database is restarting or unreachable) does not stop it: the call goes on,
+    the failure is logged once, and the write is tried again every second until it lands, so the
+    call's heartbeat is fresh within a second of the database coming back. (The reaper, for its
+    part, does not count the silence of a database outage: `calls.tasks.reap_lost_calls`.)"""
+    from calls import actions
+    from calls.bridge import on_records_thread
+
+    beat = on_records_thread(actions.do_heartbeat)  # not the sync thread the views share
+    failing_since: float | None = None
+    while True:
+        await asyncio.sleep(settings.CALL_HEARTBEAT_SECONDS if failing_since is None
+                            else min(1.0, settings.CALL_HEARTBEAT_SECONDS))
+        try:
+            await beat(call_id)
+        except Exception as error:  # noqa: BLE001 - any database failure; the call itself goes on
+            if failing_since is None:
+                failing_since = time.monotonic()
+                logger.warning("call %s: heartbeat not written (%s); retrying every second", call_id,
+                               type(error).__name__)
+            continue
+        if failing_since is not None:
+            logger.warning("call %s: heartbeat written again after %.1f s of failures", call_id,
+                           time.monotonic() - failing_since)
+            failing_since = None

@@ -173,6 +173,7 @@ class TranscriptItem(models.Model):
         CALLER = "user", "Caller"
         AGENT = "assistant", "Agent"
         SYSTEM = "system", "System"
+        HUMAN = "human", "Human agent"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="transcript")
     item_id = models.CharField(max_length=128)
@@ -352,6 +353,8 @@ class SupervisorAction(models.Model):
         SAY = "say", "Spoke to the caller through the agent"
         HANGUP = "hangup", "Hung up"
         LISTEN = "listen", "Listened in"
+        TAKE_OVER = "take_over", "Took the call over"
+        HAND_BACK = "hand_back", "Handed the call back"
 
     call = models.ForeignKey(Call, null=True, on_delete=models.SET_NULL, related_name="supervisor_actions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
@@ -361,9 +364,65 @@ class SupervisorAction(models.Model):
     text = models.TextField(blank=True)
     tool_call_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True,
+                                    help_text="A take-over: when the call was handed back (open while empty).")
 
     class Meta:
         ordering = ("created_at", "id")
 
     def __str__(self) -> str:
         return f"{self.username}: {self.kind} on call {self.call_id}"
+
+
+class HumanAgentPresence(models.Model):
+    """Whether a human agent (a staff user in the "Human agents" group) takes queued calls now."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presence")
+    available = models.BooleanField(default=False)
+    since = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {'available' if self.available else 'away'}"
+
+
+class Voicemail(models.Model):
+    """What a caller said after nobody took the call from the queue (calls.queue), as WAV."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="voicemails")
+    audio = models.BinaryField(help_text="WAV, mono pcm16 at the call's rate.")
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Voicemail of call {self.call_id} ({self.duration_ms} ms)"
+
+
+class QueueEntry(models.Model):
+    """An escalated call waiting for a human agent (calls.queue)."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        ACCEPTED = "accepted", "Accepted by a human"
+        TIMED_OUT = "timed_out", "Nobody answered in time"
+        ABANDONED = "abandoned", "The call ended while waiting"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="queue_entries")
+    escalation = models.ForeignKey(Escalation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    agent = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING, db_index=True)
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    timeout_s = models.PositiveIntegerField(default=0)
+    fallback = models.CharField(max_length=16, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    accepted_username = models.CharField(max_length=150, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("enqueued_at", "id")
+        constraints = (models.UniqueConstraint(fields=["call"], condition=Q(status="waiting"),
+                                               name="one_waiting_entry_per_call"),)
+
+    def __str__(self) -> str:
+        return f"Call {self.call_id} in the queue ({self.status})"

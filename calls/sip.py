@@ -74,7 +74,25 @@ class WebhookRefused(Exception):
 def _verification_client() -> openai.OpenAI:
     """Verification is local (nothing is sent): no real key or endpoint. Made once: building a client
     loads the CA bundle, which would hold the event loop (and every call on it) for each webhook."""
-    return openai.OpenAI(api_key="webhook-verification-only", base_url="http://127.0.0.1:9/v1")
+    from realtime.connection import shared_ssl_context
+
+    # The process's TLS context (made at start-up, contactcenter/asgi.py): making one here would hold
+    # the event loop for the first webhook's 50-300 ms of CA loading, and every call's audio with it.
+    return openai.OpenAI(api_key="webhook-verification-only", base_url="http://127.0.0.1:9/v1",
+                         http_client=openai.DefaultHttpxClient(verify=shared_ssl_context()))
+
+
+def warm_up() -> None:
+    """Load at start-up what the first SIP webhook would load on the event loop (the verification
+    client, the SDK's lazily imported resources, the cache backend that claims webhook ids). Nothing is connected.."""
+    from django.core.cache import caches
+
+    from calls.upstream import async_openai_client
+
+    _verification_client().webhooks  # noqa: B018 - the attribute imports its module
+    client = async_openai_client()
+    client.realtime.calls  # noqa: B018
+    caches["default"]  # the backend and its module, made once (no connection is made)
 
 
 def verify_webhook(body: bytes, headers: dict[str, str]) -> Any:
@@ -302,9 +320,9 @@ class SipCallRunner:
         return task
 
     async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(settings.CALL_HEARTBEAT_SECONDS)
-            await database_sync_to_async(actions.do_heartbeat)(self.call_id)
+        from calls.live import keep_heartbeat
+
+        await keep_heartbeat(self.call_id)  # survives a database outage
 
     async def _listen(self, layer: Any) -> None:
         """Messages to the call's group, handled as the consumers handle them."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -172,10 +173,22 @@ def post_escalation(self: Any, escalation_id: int) -> str:
 
 @shared_task
 def reap_lost_calls() -> list[int]:
-    """End calls whose consumer stopped sending heartbeats (end reason "lost")."""
+    """End calls whose consumer stopped sending heartbeats (end reason "lost").
+
+    A call found silent is looked at again CALL_REAPER_CONFIRM_SECONDS later and ended only if it
+    is still silent: right after a database outage every live call looks silent, and a consumer
+    whose worker is alive writes its heartbeat within a second of the database coming back
+    (`calls.live.keep_heartbeat`), so it is spared; a dead worker's calls stay silent and are ended."""
     since = timezone.now() - timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
-    reaped = [call_id for call_id in actions.live_calls_without_heartbeat(since)
-              if actions.do_end_call(call_id, "lost")]
+    silent = actions.live_calls_without_heartbeat(since)
+    if silent and settings.CALL_REAPER_CONFIRM_SECONDS > 0:
+        time.sleep(settings.CALL_REAPER_CONFIRM_SECONDS)
+        still = actions.live_calls_without_heartbeat(since, among=silent)
+        if spared := sorted(set(silent) - set(still)):
+            logger.warning("calls %s wrote their heartbeat again (a database outage, not a lost worker): "
+                           "not reaped", spared)
+        silent = still
+    reaped = [call_id for call_id in silent if actions.do_end_call(call_id, "lost")]
     if reaped:
         logger.warning("reaped lost calls %s", reaped)
     return reaped

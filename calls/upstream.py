@@ -22,4 +22,8 @@ def openai_client(timeout: float = 30.0) -> OpenAI:
 
 
 def async_openai_client(timeout: float = 30.0) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=api_key(), base_url=base_url(), timeout=timeout, max_retries=0)
+    """Made on the server's event loop (SIP calls): it reuses the process's TLS context, since
+    building one (loading the CA store) holds the loop, and every call's audio, for 50-300 ms."""
+    from realtime.connection import async_client
+
+    return async_client(base_url(), api_key(), timeout=timeout, max_retries=0)

@@ -5,7 +5,9 @@ outside its handlers, so the exception would end every live call of the worker w
 no audio crosses Redis. This layer waits and tries again instead, and once Redis answers again it
 adds this worker's channels back to their groups (a restarted Redis without persistence has
 forgotten them), so supervisors' actions and Celery's messages reach the calls again. What was
-published while Redis was away is not replayed here: dashboards resume from the event log.
+published while Redis was away is not replayed here: dashboards resume from the event log. A
+channel registered with `want_resumed` (the dashboard sockets) is sent `{"type": "layer.resumed"}`
+once its groups are back, and catches up from the log then (without waiting for the next event).
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ class ResilientRedisChannelLayer(RedisChannelLayer):  # type: ignore[misc]
         self.memberships: dict[str, set[str]] = {}  # channel -> groups this worker added it to
         self._rejoin_lock = asyncio.Lock()
         self._outage = 0  # bumped on each failure; groups are added back once after it
+        self.resumed_listeners: set[str] = set()  # channels told "layer.resumed" after an outage
+
+    def want_resumed(self, channel: str) -> None:
+        self.resumed_listeners.add(channel)
+
+    def forget_resumed(self, channel: str) -> None:
+        self.resumed_listeners.discard(channel)
 
     async def group_add(self, group: str, channel: str) -> None:
         self.memberships.setdefault(channel, set()).add(group)
@@ -69,3 +78,8 @@ class ResilientRedisChannelLayer(RedisChannelLayer):  # type: ignore[misc]
                 self._outage = max(self._outage, outage)
                 raise
             logger.info("channel layer: Redis answers again; %d channels back in their groups", len(self.memberships))
+        for channel in list(self.resumed_listeners):
+            try:
+                await super().send(channel, {"type": "layer.resumed"})
+            except Exception:  # that socket catches up at its next event instead
+                logger.warning("channel layer: could not tell %s that Redis is back", channel, exc_info=True)

@@ -17,12 +17,14 @@ from calls.consumers import BrowserCallConsumer, TwilioMediaConsumer
 from calls.dashboard_consumers import DashboardCallConsumer, DashboardConsumer
 from calls.listen import ListenConsumer
 from calls.publish import bind_server_loop
+from calls.takeover import TakeoverConsumer
 
 websocket_urlpatterns: list = [
     path("ws/calls/browser/", BrowserCallConsumer.as_asgi()),
     path("ws/dashboard/", DashboardConsumer.as_asgi()),
     path("ws/dashboard/calls/<int:call_id>/", DashboardCallConsumer.as_asgi()),
     path("ws/dashboard/calls/<int:call_id>/listen/", ListenConsumer.as_asgi()),
+    path("ws/dashboard/calls/<int:call_id>/takeover/", TakeoverConsumer.as_asgi()),
 ]
 
 twilio_websocket_urlpatterns: list = [

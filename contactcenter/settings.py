@@ -244,6 +244,12 @@ CALL_TOKEN_MAX_AGE_SECONDS = env.int("CALL_TOKEN_MAX_AGE_SECONDS", default=60)
 CALL_HEARTBEAT_SECONDS = env.float("CALL_HEARTBEAT_SECONDS", default=10.0)
 CALL_HEARTBEAT_TIMEOUT_SECONDS = env.int("CALL_HEARTBEAT_TIMEOUT_SECONDS", default=30)
 CALL_REAPER_SECONDS = env.float("CALL_REAPER_SECONDS", default=10.0)
+# A call the reaper finds silent is ended only if still silent this much later: after a database
+# outage the live calls' heartbeats land again within a second (calls.live.keep_heartbeat).
+CALL_REAPER_CONFIRM_SECONDS = env.float("CALL_REAPER_CONFIRM_SECONDS", default=2.5)
+# While the database is unreachable a live call's records are held in memory and written when it
+# is back, in order; a record still unwritten after this long is dropped and logged.
+CALL_RECORD_HOLD_SECONDS = env.float("CALL_RECORD_HOLD_SECONDS", default=300.0)
 # Largest WebSocket frame a call consumer accepts (bytes); larger frames are refused and logged.
 CALL_MAX_FRAME_BYTES = env.int("CALL_MAX_FRAME_BYTES", default=64 * 1024)
 # Live calls one daphne worker carries; past it a new call is refused at once (Twilio: a short
@@ -277,6 +283,10 @@ LISTEN_TAP_MAX_FRAMES = env.int("LISTEN_TAP_MAX_FRAMES", default=50)
 LISTEN_LISTENER_MAX_FRAMES = env.int("LISTEN_LISTENER_MAX_FRAMES", default=200)
 LISTEN_MAX_LAG_SECONDS = env.float("LISTEN_MAX_LAG_SECONDS", default=2.0)
 LISTEN_KEEPALIVE_SECONDS = env.float("LISTEN_KEEPALIVE_SECONDS", default=5.0)
+# People take the call (calls.takeover, calls.queue): a person's take-over socket silent this long
+# (its worker died) hands the call back (0: three keepalive periods); a voicemail lasts at most this long.
+TAKEOVER_LOST_SECONDS = env.float("TAKEOVER_LOST_SECONDS", default=0.0)
+VOICEMAIL_SECONDS = env.float("VOICEMAIL_SECONDS", default=30.0)
 # Scenario a phone call runs when /twilio/voice names none and its dialled number reaches none
 # (empty: the first scenario by slug, only while no scenario lists inbound numbers).
 TWILIO_DEFAULT_SCENARIO = env("TWILIO_DEFAULT_SCENARIO", default="")

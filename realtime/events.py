@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "human"]
+"""``human``: a person (supervisor or human agent) who took the call over from the agent."""
 Direction = Literal["client", "server"]
 
 # Keys that hold base64 audio in Realtime protocol events, by event type.
@@ -352,3 +353,23 @@ __all__ = [
     "Usage",
     "elide_audio",
 ]
+
+
+@dataclass
+class HumanJoined(EngineEvent):
+    """A person took the call over (realtime.takeover): the agent is silent until they hand back."""
+
+    type: ClassVar[str] = "human.joined"
+    by: str
+    agent: str
+
+
+@dataclass
+class HumanLeft(EngineEvent):
+    """The person handed the call back; ``turns``: the lines they spoke, now in the agent's context."""
+
+    type: ClassVar[str] = "human.left"
+    by: str
+    agent: str
+    turns: int
+    reason: str = ""

@@ -153,6 +153,18 @@ class Limits(_Part):
     max_call_seconds: int = 3600
 
 
+class People(_Part):
+    """People on the call (calls.queue, realtime.translation): ``queue_timeout_s`` > 0 puts an
+    escalated call in the queue of human agents for that long before ``queue_fallback`` ("webhook":
+    the escalation webhook; "callback": a callback request; "voicemail": the caller's message, recorded
+    as audio); ``caller_language``: the caller's
+    language (ISO 639-1) when a person speaking English takes the call through live translation."""
+
+    queue_timeout_s: int = 0
+    queue_fallback: str = "webhook"
+    caller_language: str = ""
+
+
 class Guardrails(_Part):
     blocked_phrases: tuple[str, ...] = ()
     off_brand_terms: tuple[str, ...] = ()
@@ -182,6 +194,7 @@ class ScenarioSpec(_Part):
     failover_provider: str = ""
     # Where escalations to a human are posted (the contact center's CRM or ticketing); "" for none.
     escalation_webhook_url: str = ""
+    people: People = Field(default_factory=People)
 
     @model_validator(mode="before")
     @classmethod
@@ -213,6 +226,8 @@ class ScenarioSpec(_Part):
         """The body, built once."""
         data = self.model_dump(mode="json")
         data["agents"] = dict(sorted(data["agents"].items()))
+        if data.get("people") == People().model_dump(mode="json"):
+            del data["people"]  # unset: the hash of a spec from before this part stays the same
         return {"format": SPEC_FORMAT, **data}
 
     @cached_property

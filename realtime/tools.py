@@ -22,6 +22,7 @@ import httpx
 import jsonschema
 from jsonschema.validators import validator_for
 
+from realtime.connection import shared_ssl_context
 from realtime.spec import ToolSpec, WebhookSpec
 
 PythonHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -231,8 +232,11 @@ class ToolRunner:
         url = hook.url
         first = urlsplit(url)
         origin, scheme = first.netloc.lower(), first.scheme.lower()
+        # The process's TLS context: a fresh one per request would load the CA store on the event
+        # loop, stalling every call's audio for 50-300 ms.
         async with httpx.AsyncClient(
-            follow_redirects=False, timeout=hook.timeout_seconds, transport=self._transport
+            follow_redirects=False, timeout=hook.timeout_seconds, transport=self._transport,
+            verify=shared_ssl_context(),
         ) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 if secret is not None and not secret.allows(url):

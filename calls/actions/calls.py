@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -121,12 +121,24 @@ def do_end_call(call_id: int, reason: str) -> bool:
     return True
 
 
+def live_calls_without_heartbeat(since: Any, among: list[int] | None = None) -> list[int]:
+    """Ids of calls not ended whose consumer has been silent since `since` (of ``among`` if given).
 
-def live_calls_without_heartbeat(since: Any) -> list[int]:
-    """Ids of calls not ended whose consumer has been silent since `since`."""
+    Silence while the database was down does not count: a consumer cannot write its heartbeat then
+    (`calls.live.keep_heartbeat` keeps trying). On PostgreSQL, when the server started after `since` (it
+    was restarted), no call has been silent long enough to tell yet, and none is returned."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_postmaster_start_time()")
+            started = cursor.fetchone()[0]
+        if started is not None and started > since:
+            logger.info("the database started at %s, within the heartbeat timeout: no call is judged lost yet",
+                        started.isoformat())
+            return []
+    calls = Call.objects.exclude(status=Call.Status.ENDED)
+    if among is not None:
+        calls = calls.filter(pk__in=among)
     return list(
-        Call.objects.exclude(status=Call.Status.ENDED)
-        .filter(Q(last_heartbeat__lt=since) | Q(last_heartbeat__isnull=True, started_at__lt=since))
+        calls.filter(Q(last_heartbeat__lt=since) | Q(last_heartbeat__isnull=True, started_at__lt=since))
         .values_list("pk", flat=True)
     )
-

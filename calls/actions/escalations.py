@@ -32,8 +32,10 @@ def escalation_webhook_url(spec: dict[str, Any]) -> str:
     return str(getattr(settings, "ESCALATION_WEBHOOK_URL", "") or "")
 
 
-def do_escalate(call_id: int, *, reason: str, source: str, agent: str = "") -> Escalation:
-    """Record an escalation; when the scenario has a webhook, queue its (at most once) posting."""
+def do_escalate(call_id: int, *, reason: str, source: str, agent: str = "", defer_webhook: bool = False) -> Escalation:
+    """Record an escalation; when the scenario has a webhook, queue its (at most once) posting.
+    ``defer_webhook``: the call waits in the queue of human agents first; the webhook is posted
+    only if nobody answers (`actions.do_queue_timeout`)."""
     with transaction.atomic():
         spec = Call.objects.filter(pk=call_id).values_list("spec", flat=True).get()
         url = escalation_webhook_url(spec or {})
@@ -45,7 +47,7 @@ def do_escalate(call_id: int, *, reason: str, source: str, agent: str = "") -> E
             "escalation_id": escalation.pk, "reason": reason, "source": source, "agent": agent,
             "webhook_status": escalation.webhook_status,
         })
-        if url:
+        if url and not defer_webhook:
             transaction.on_commit(lambda: publish.enqueue("calls.tasks.post_escalation", escalation.pk))
     logger.info("call %s escalated (%s): %s", call_id, source, reason[:200])
     return escalation

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from realtime import events as ev
+from realtime import takeover
 from realtime.config import DEFAULT_REALTIME_MODEL, EngineConfig
 from realtime.connection import ConnectionLost, RealtimeConnection, ServerEvent
 from realtime.context import Summarizer, TranscriptItem, extractive_summary, text_item
@@ -110,6 +111,8 @@ class CallSession:
         self.handoffs = Handoffs(self)
         self.guardrails = GuardrailMonitor(self)
         self.router = ModelEventRouter(self)
+        # people: a person who took the call over (realtime.takeover); None while the agent has it.
+        self.human: takeover.Takeover | None = None
         if classifier is None:
             spec_classifier = SpecClassifier(spec.guardrails)
             classifier = spec_classifier
@@ -156,6 +159,8 @@ class CallSession:
         return self.setup.pending_updates
 
     async def _emit(self, event: ev.EngineEvent) -> None:
+        if self.human is not None:  # people: what was said while a person has the call
+            self.human.observe(event)
         if self._emit_cb is None:
             return
         try:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from realtime import events as ev
 from realtime import model_events as me
+from realtime import takeover
 
 from .util import new_id
 
@@ -36,7 +37,7 @@ class ResponseSequencer:
     async def request(self, params: dict[str, Any] | None = None) -> None:
         """Ask for a response now, or queue it if one is active (never two at once)."""
         s = self.s
-        if s.ended:
+        if s.ended or takeover.holds_responses(s):  # people: a person has the call
             return
         if self.active or s.link.recreating or s.link.conn is None:
             merged = dict(self.pending or {})

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from realtime import events as ev
 from realtime import model_events as me
+from realtime import takeover
 
 if TYPE_CHECKING:
     from .core import CallSession
@@ -113,6 +114,7 @@ class ModelEventRouter:
 
     async def _response_created(self, e: me.ResponseCreated) -> None:
         self.s.responses.on_created(e.response_id)
+        await takeover.cancel_if_held(self.s)  # people: a person has the call
 
     async def _audio(self, e: me.AudioDelta) -> None:
         s = self.s

@@ -14,6 +14,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from realtime import events as ev
+from realtime import takeover
 from realtime.spec import AgentSpec
 
 from .util import ms_since
@@ -96,6 +97,7 @@ class SessionSetup:
         call's context)."""
         s = self.s
         await s._send({"type": "session.update", "session": self.session_for(s.agent, continuing=restoring)})
+        await takeover.reapply(s)  # people: a person has the call
         if restoring and not s.sideband:  # a sideband rejoins the same conversation
             await s.context.restore()
 

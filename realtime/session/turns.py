@@ -65,7 +65,7 @@ class TurnTracker:
     async def on_speech_started(self) -> None:
         s = self.s
         item_id = s.playback.current_item_id
-        if item_id is None or s.sideband:  # a SIP call's barge-in is the provider's to truncate
+        if item_id is None or s.sideband or s.human is not None:  # SIP: the provider's; people: no agent to cut
             return
         if not (s.playback.is_playing(item_id) or (s.responses.active and s.responses.had_audio)):
             return

@@ -220,7 +220,8 @@ class Call {
     this.agentChunks = [];
     this.startedAt = 0;
     this.timer = null;
-    this.stats = { framesSent: 0, bytesSent: 0, audioBytesReceived: 0, playbackReports: [], clears: 0 };
+    this.stats = { framesSent: 0, bytesSent: 0, audioBytesReceived: 0, playbackReports: [], clears: 0,
+      received: {} }; // item_id -> {samples, energy} of the audio the page was sent for it
   }
 
   async start() {
@@ -369,6 +370,9 @@ class Call {
       this.stats.audioBytesReceived += event.data.byteLength;
       if (this.dropAudio || !this.node || this.ended) return;
       const samples = decodeAudio(this.codec, event.data);
+      const heard = this.stats.received[this.currentItem || ""] ||= { samples: 0, energy: 0 };
+      for (let i = 0; i < samples.length; i++) heard.energy += samples[i] * samples[i];
+      heard.samples += samples.length;
       this.node.port.postMessage({ type: "audio", itemId: this.currentItem || "", samples }, [samples.buffer]);
       return;
     }

@@ -22,7 +22,8 @@
   // --- rendering -----------------------------------------------------------------------------------
 
   const DONE = {approve: "approved", deny: "denied", whisper: "whispered to the agent",
-                say: "spoke to the caller", hangup: "hung up", listen: "listened in", listen_stop: "stopped listening"};
+                say: "spoke to the caller", hangup: "hung up", listen: "listened in", listen_stop: "stopped listening",
+                take_over: "took the call over", hand_back: "handed the call back to the agent"};
   const pretty = (value) => JSON.stringify(value, null, 2);
   const silentSeconds = (ms) => Math.round(Math.max(0, Number(ms) || 0) / 1000);
   const crumb = (cls, icon, head, body) => el("li", {class: `crumb ${cls}`},
@@ -32,7 +33,8 @@
   function render(e) {
     switch (e.type) {
       case "transcript": {
-        const who = e.role === "user" ? "Caller" : e.role === "assistant" ? `Agent · ${e.agent}` : e.role;
+        const who = e.role === "user" ? "Caller" : e.role === "assistant" ? `Agent · ${e.agent}`
+          : e.role === "human" ? "Human agent" : e.role;
         return el("li", {class: `turn turn-${e.role}`},
           el("div", {class: "who"}, who, e.truncated ? el("span", {class: "tag", text: "cut off"}) : null),
           el("p", {class: "text", text: e.text || "(no words)"}));
@@ -89,6 +91,11 @@
         return el("li", {class: "crumb crumb-minor", text: "· Call answered"});
       case "call_ended":
         return el("li", {class: "crumb crumb-ended", text: `■ Call ended: ${e.reason}`});
+      case "queue":
+        return el("li", {class: "crumb crumb-escalation", text: `⏳ Queue: ${e.status}${e.by ? " by " + e.by : ""}` +
+          ` (after ${e.wait_ms} ms${e.status === "timed_out" ? ", then " + e.fallback : ""})`});
+      case "voicemail":
+        return el("li", {class: "crumb crumb-minor", text: `✉ Voicemail of ${e.duration_ms} ms (on the queue page)`});
       default:
         return null;
     }

@@ -5,8 +5,9 @@ sockets, the Twilio voice webhook and the SIP webhook.
 
 Asserted, for the whole run:
 - the daphne process survives, and no consumer or view dies of an unhandled exception;
-- a good call running alongside keeps its agent audio flowing: largest gap between two audio
-  frames < 100 ms (its peer runs in another process, `fuzz_peer`, so the fuzzer never delays it);
+- a good call running alongside keeps its agent audio flowing: p99 gap between two audio frames
+  < 100 ms, largest gap (less the time its own process was seen not running) < 250 ms; its peer
+  runs in another process, `fuzz_peer`, so the fuzzer never delays it (see MAX_GAP_NET_MS);
 - every call a fuzzed connection opened has ended once its connection did;
 - daphne's resident memory grows by less than MEMORY_BOUND_MB over the run.
 
@@ -49,10 +50,18 @@ TWILIO_TOKEN = "twilio-auth-token-for-fuzzing"
 SIP_SECRET = "whsec_" + base64.b64encode(b"sip-webhook-secret-for-fuzzing!!").decode()
 MEMORY_BOUND_MB = 120
 TOKEN_SLOT = "stream-token-goes-here"
-# The good call's audio while the fuzzing runs: its 99th-percentile gap stays under the 100 ms.
-# Its single largest gap measured 139-167 ms on a quiet 2-core machine, and 340 ms inside a full
-# test run (the fuzzing client, daphne and the good call's own process share the two cores): the
-# bound on the largest gap only says the call never stalls, until the cause of those gaps is found.
+# The good call's audio while the fuzzing runs. Its p99 gap stays under the 100 ms. Its
+# largest gap is taken less any time the good call's own process (the peer) was seen not running
+# (its event loop late: on a shared machine the peer, not the platform, is then what waits). The big
+# gaps measured before (139-340 ms, up to 1.2 s on a loaded machine) came from the server's event
+# loop being held: a TLS context built for each SIP webhook and webhook-tool request (CA store
+# loading, 50-300 ms with the GIL held), modules loaded on first use, and full garbage collections
+# walking every object loaded at start; the worker now loads those at start and freezes them
+# (contactcenter/asgi.py). Since then the largest gap measured 42-116 ms (load average 3.5-6 on 2
+# cores): under 100 ms in most runs, not in all (call set-up work on the worker's threads holds the
+# GIL for tens of ms), so the bound below leaves room for a busy machine and a second bound says
+# the call never stalls.
+MAX_GAP_NET_MS = 250.0
 P99_GAP_MS = 100.0
 GOOD_CALL_MIN_S = 13.0
 MAX_GAP_MS = 1000.0
@@ -389,5 +398,6 @@ def run_fuzz(server: DaphneServer, peer: Peer, caller: Any, staff: Any, ended_ca
     assert result["ended_early"] is False and result["call_id"] == good_call_id, result
     assert result["audio_frames"] > 100 and result["turns"] >= 3, result
     assert result["p99_gap_ms"] < P99_GAP_MS, result
+    assert result["max_gap_net_ms"] < MAX_GAP_NET_MS, result
     assert result["max_gap_ms"] < MAX_GAP_MS, result
     assert memory_after - memory_before < MEMORY_BOUND_MB, (memory_before, memory_after)

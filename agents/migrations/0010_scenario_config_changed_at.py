@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0007_agent_caller_phrases'),
+        ('agents', '0009_voicemail'),
     ]
 
     operations = [
