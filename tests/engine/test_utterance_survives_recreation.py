@@ -148,8 +148,9 @@ async def test_words_committed_but_not_yet_transcribed_when_the_session_goes_are
 
 
 async def test_a_recreation_connects_through_the_calls_client() -> None:
-    """A new session of the same call reuses the call's OpenAI client (making one costs a TLS
-    context, hundreds of ms on a busy host, all of it silence for the caller)."""
+    """A new session of the same call reuses the OpenAI client (making one costs a TLS context,
+    hundreds of ms on a busy host, all of it silence for the caller). The client is the event
+    loop's, shared by its calls: a call that ends leaves it open for the next one."""
     async with running_server(validate_outgoing=True) as server:
         session, _ = make_session(server, retail_spec(), greet_on_start=False)
         await session.start()
@@ -157,4 +158,8 @@ async def test_a_recreation_connects_through_the_calls_client() -> None:
         assert await session.recreate("max_session_length")
         assert session._conn is not None and session._conn.client is first
         await session.close()
-    assert first.is_closed()
+        assert not first.is_closed()
+        other, _ = make_session(server, retail_spec(), greet_on_start=False)
+        await other.start()
+        assert other._conn is not None and other._conn.client is first
+        await other.close()
