@@ -80,10 +80,21 @@
     node = null;
   }
 
+  // Sound needs the page to have been used (a click) in browsers that hold audio back until then:
+  // without it the call is still taken over, and the first click anywhere turns the sound on.
+  function resumeAudio() {
+    ctx.resume().catch(() => {});
+    setTimeout(() => {
+      if (!ctx || ctx.state === "running") return;
+      say(`${status.textContent} Click anywhere on this page to turn the sound and your microphone on.`);
+      document.addEventListener("click", () => ctx && ctx.resume(), {once: true});
+    }, 500);
+  }
+
   async function start() {
     if (ws) return;
     ctx = ctx || new AudioContext({latencyHint: "interactive"});
-    await ctx.resume();
+    resumeAudio();
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     ws = new WebSocket(`${scheme}://${location.host}${app.dataset.wsPath}takeover/`);
     ws.binaryType = "arraybuffer";
@@ -119,9 +130,16 @@
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({type: "hand_back"}));
   }
 
-  if (new URLSearchParams(location.search).get("accepted")) {
-    say("You accepted this call from the queue: click Take over to speak with the caller.");
+  // A headset is a property of the person's desk: the choice is kept for the next call.
+  if (headset) {
+    headset.checked = localStorage.getItem("takeover-headset") === "1";
+    headset.addEventListener("change", () => localStorage.setItem("takeover-headset", headset.checked ? "1" : "0"));
   }
   startButton.addEventListener("click", start);
+  // A call accepted from the queue is connected at once: the person takes it over on arrival.
+  if (new URLSearchParams(location.search).get("accepted")) {
+    say("You accepted this call from the queue: connecting you to the caller…");
+    start();
+  }
   stopButton.addEventListener("click", handBack);
 })();

@@ -181,10 +181,9 @@ async def test_a_queued_escalation_is_accepted_by_an_available_human(
             await human.check("#available")
             await human.click(f"tr[data-entry='{entry.pk}'] button.accept:not([disabled])")
             await human.wait_for_url(f"**/dashboard/calls/{entry.call_id}/?accepted=1")
-            await human.wait_for_selector("#live-state[data-state=live]")
-            await human.check("#takeover-headset")
-            await human.click("#takeover-start")
+            # Accepting connects the person: the call page takes the call over on arrival, no click.
             await human.wait_for_function("window.takeoverStats.state === 'taken_over'", timeout=15000)
+            assert await human.is_visible("#takeover-stop")
             await caller.click("#hangup-button")
     finally:
         await asyncio.to_thread(server.close)
