@@ -9,6 +9,7 @@ and the same Redis, so it sees the users and scenarios the test creates.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import os
 import signal
@@ -69,14 +70,18 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{auth}{host}{port}/{name}"
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float, what: str, server: DaphneServer) -> Any:
-    """Poll ``predicate`` until it is truthy (its value is returned); fail with the server's log."""
+async def wait_until(predicate: Callable[[], Any], timeout: float, what: str, server: DaphneServer,
+                     every: float = 0.05) -> Any:
+    """Poll ``predicate`` (plain or async) until it is truthy (its value is returned); fail with the
+    server's log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
     raise AssertionError(f"timed out waiting for {what}\n--- daphne ---\n{server.output()}")
 
 
@@ -223,4 +228,23 @@ async def open_logged_in_page(browser: Any, base_url: str, path: str = "/calls/"
     await page.click("input[type=submit]")
     await page.wait_for_url(f"**{path}")
     await page.wait_for_selector("#call-app[data-ready=true]")
+    return page
+
+
+async def staff_page(browser: Any, base_url: str, path: str, username: str = "sam") -> Any:
+    """A page of its own (another person at another desk), logged in as ``username`` at ``path``."""
+    context = await browser.new_context(base_url=base_url)
+    page = await context.new_page()
+    await page.goto(path)
+    await page.fill("#id_username", username)
+    await page.fill("#id_password", PASSWORD)
+    await page.click("input[type=submit]")
+    await page.wait_for_url(f"**{path}")
+    return page
+
+
+async def supervisor_page(browser: Any, base_url: str, call_id: int) -> Any:
+    """A supervisor's page of a live call (logged in as "sam")."""
+    page = await staff_page(browser, base_url, f"/dashboard/calls/{call_id}/")
+    await page.wait_for_selector("#live-state[data-state=live]")
     return page

@@ -14,7 +14,15 @@ import pytest
 from channels.db import database_sync_to_async
 
 from calls.models import Call, SupervisorAction
-from tests.browser.conftest import PASSWORD, DaphneServer, chromium, open_logged_in_page, server_env
+from tests.browser.conftest import (
+    PASSWORD,
+    DaphneServer,
+    chromium,
+    open_logged_in_page,
+    server_env,
+    supervisor_page,
+    wait_until,
+)
 from tests.browser.test_voice_call_offline import caller_wav, demo_scenarios, offline_engine  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -32,22 +40,10 @@ async def test_a_supervisor_hears_a_live_offline_call(staff_user: Any, demo_scen
             caller = await open_logged_in_page(browser, server.url)
             await caller.select_option("#scenario", "retail")
             await caller.click("#call-button")
-            call_id = None
-            deadline = time.monotonic() + 60
-            while call_id is None and time.monotonic() < deadline:
-                call_id = await database_sync_to_async(
-                    lambda: Call.objects.filter(status=Call.Status.ACTIVE).values_list("pk", flat=True).first())()
-                await asyncio.sleep(0.2)
-            assert call_id is not None, server.output()
-
-            context = await browser.new_context(base_url=server.url)
-            supervisor = await context.new_page()
-            await supervisor.goto(f"/dashboard/calls/{call_id}/")
-            await supervisor.fill("#id_username", "sam")
-            await supervisor.fill("#id_password", PASSWORD)
-            await supervisor.click("input[type=submit]")
-            await supervisor.wait_for_url(f"**/dashboard/calls/{call_id}/")
-            await supervisor.wait_for_selector("#live-state[data-state=live]")
+            call_id = await wait_until(database_sync_to_async(
+                lambda: Call.objects.filter(status=Call.Status.ACTIVE).values_list("pk", flat=True).first()),
+                60, "a live call", server, every=0.2)
+            supervisor = await supervisor_page(browser, server.url, call_id)
             await supervisor.click("#listen-start")
             await supervisor.wait_for_function("document.getElementById('listen-status').textContent"
                                                ".startsWith('Listening')", timeout=15000)

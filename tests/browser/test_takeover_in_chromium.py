@@ -7,7 +7,6 @@ answers the caller's next turn. (Listening in is covered by test_listen_in_chrom
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,16 @@ import pytest
 from channels.db import database_sync_to_async
 
 from calls.models import Call, SupervisorAction, TranscriptItem
-from tests.browser.conftest import PASSWORD, DaphneServer, chromium, open_logged_in_page, server_env
+from tests.browser.conftest import (
+    PASSWORD,
+    DaphneServer,
+    chromium,
+    open_logged_in_page,
+    server_env,
+    staff_page,
+    supervisor_page,
+    wait_until,
+)
 from tests.browser.test_voice_call_offline import demo_scenarios, offline_engine  # noqa: F401
 from tests.calls.conftest import threaded_realtime_server  # noqa: F401
 
@@ -42,28 +50,6 @@ def talking_wav(path: Path) -> Path:
     return path
 
 
-async def poll(check: Any, timeout: float, what: str, server: DaphneServer) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}\n{server.output()}")
-
-
-async def supervisor_page(browser: Any, server: DaphneServer, call_id: int) -> Any:
-    context = await browser.new_context(base_url=server.url)
-    page = await context.new_page()
-    await page.goto(f"/dashboard/calls/{call_id}/")
-    await page.fill("#id_username", "sam")
-    await page.fill("#id_password", PASSWORD)
-    await page.click("input[type=submit]")
-    await page.wait_for_url(f"**/dashboard/calls/{call_id}/")
-    await page.wait_for_selector("#live-state[data-state=live]")
-    return page
-
-
 async def test_a_supervisor_takes_over_speaks_and_hands_back(staff_user: Any, demo_scenarios: Any,  # noqa: F811
                                                              offline_engine: str, tmp_path: Path,  # noqa: F811
                                                              django_user_model: Any) -> None:
@@ -81,8 +67,8 @@ async def test_a_supervisor_takes_over_speaks_and_hands_back(staff_user: Any, de
                 return await database_sync_to_async(
                     lambda: Call.objects.filter(status=Call.Status.ACTIVE).values_list("pk", flat=True).first())()
 
-            call_id = await poll(live_call, 60, "a live call", server)
-            supervisor = await supervisor_page(browser, server, call_id)
+            call_id = await wait_until(live_call, 60, "a live call", server, every=0.3)
+            supervisor = await supervisor_page(browser, server.url, call_id)
             # The fake microphone plays what the caller's plays, which this page plays back: echo
             # cancellation would take it out, as it should for a person without a headset.
             await supervisor.check("#takeover-headset")
@@ -97,7 +83,7 @@ async def test_a_supervisor_takes_over_speaks_and_hands_back(staff_user: Any, de
                 return received if received and received["samples"] and (
                     received["energy"] / received["samples"]) ** 0.5 > 0.005 else None
 
-            received = await poll(caller_heard_the_person, 30, "the person's voice on the caller's page", server)
+            received = await wait_until(caller_heard_the_person, 30, "the person's voice on the caller's page", server, every=0.3)
             sent = await supervisor.evaluate("window.takeoverStats")
             await supervisor.click("#takeover-stop")
             await supervisor.wait_for_function("window.takeoverStats.state === 'closed'", timeout=15000)
@@ -106,7 +92,7 @@ async def test_a_supervisor_takes_over_speaks_and_hands_back(staff_user: Any, de
                 return await database_sync_to_async(
                     SupervisorAction.objects.filter(call_id=call_id, kind="hand_back").first)()
 
-            handed_back = await poll(hand_back, 10, "the hand-back record", server)
+            handed_back = await wait_until(hand_back, 10, "the hand-back record", server, every=0.3)
 
             async def agent_answered_after() -> bool:
                 return await database_sync_to_async(TranscriptItem.objects.filter(
@@ -114,7 +100,7 @@ async def test_a_supervisor_takes_over_speaks_and_hands_back(staff_user: Any, de
 
             # The caller's microphone goes on (the fake one loops): the agent answers its next turn.
             try:
-                await poll(agent_answered_after, 90, "the agent answering after the hand-back", server)
+                await wait_until(agent_answered_after, 90, "the agent answering after the hand-back", server, every=0.3)
             except AssertionError:
                 rows = await database_sync_to_async(lambda: list(TranscriptItem.objects.filter(call_id=call_id)
                                                                  .values_list("created_at", "role", "text")))()
@@ -169,14 +155,8 @@ async def test_a_queued_escalation_is_accepted_by_an_available_human(
             async def waiting() -> Any:
                 return await database_sync_to_async(QueueEntry.objects.filter(status="waiting").first)()
 
-            entry = await poll(waiting, 60, "the escalated call in the queue", server)
-            context = await browser.new_context(base_url=server.url)
-            human = await context.new_page()
-            await human.goto("/dashboard/queue/")
-            await human.fill("#id_username", "sam")
-            await human.fill("#id_password", PASSWORD)
-            await human.click("input[type=submit]")
-            await human.wait_for_url("**/dashboard/queue/")
+            entry = await wait_until(waiting, 60, "the escalated call in the queue", server, every=0.3)
+            human = await staff_page(browser, server.url, "/dashboard/queue/")
             await human.wait_for_selector(f"tr[data-entry='{entry.pk}'] .wait")
             await human.check("#available")
             await human.click(f"tr[data-entry='{entry.pk}'] button.accept:not([disabled])")
