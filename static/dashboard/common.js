@@ -95,5 +95,32 @@ window.Dash = (function () {
     node.querySelector(".label").textContent = detail || labels[state] || state;
   }
 
-  return {el, duration, money, clock, latency, tickDurations, socket, showState};
+  /** Play one listen frame (side c/a, a pad byte, sample rate uint16 LE, the time it passed the
+   * call in ms float64 LE, then pcm16 LE) on ``ctx``, each side on its own clock in ``cursors``; a side
+   * queued more than half a second ahead is behind and jumps to now. Returns {side, sentMs, energy,
+   * samples} of what was played, or null for an empty frame. */
+  function playListenFrame(ctx, buffer, cursors) {
+    const view = new DataView(buffer);
+    const side = String.fromCharCode(view.getUint8(0));
+    const rate = view.getUint16(2, true);
+    const sentMs = view.getFloat64(4, true);
+    const pcm = new Int16Array(buffer, 12, (buffer.byteLength - 12) >> 1);
+    if (!pcm.length) return null;
+    const samples = new Float32Array(pcm.length);
+    let energy = 0;
+    for (let i = 0; i < pcm.length; i++) { samples[i] = pcm[i] / 32768; energy += samples[i] * samples[i]; }
+    const audio = ctx.createBuffer(1, samples.length, rate);
+    audio.copyToChannel(samples, 0);
+    const source = ctx.createBufferSource();
+    source.buffer = audio;
+    source.connect(ctx.destination);
+    const now = ctx.currentTime;
+    let at = Math.max(cursors[side] || 0, now + 0.02);
+    if (at > now + 0.5) at = now + 0.02;
+    source.start(at);
+    cursors[side] = at + audio.duration;
+    return {side, sentMs, energy, samples: pcm.length};
+  }
+
+  return {el, duration, money, clock, latency, tickDurations, socket, showState, playListenFrame};
 })();

@@ -15,36 +15,20 @@
   let ws = null;
   let ctx = null;
   const cursors = {c: 0, a: 0};
-  const MAX_AHEAD_S = 0.5; // a side that queued more than this is behind: it jumps to now
 
   function say(text) { status.textContent = text; }
   function setListening(on) { startButton.hidden = on; stopButton.hidden = !on; modeSelect.disabled = false; }
 
   function play(buffer) {
-    const view = new DataView(buffer);
-    const side = String.fromCharCode(view.getUint8(0));
-    const rate = view.getUint16(2, true);
-    const sentMs = view.getFloat64(4, true);
-    const pcm = new Int16Array(buffer, 12, (buffer.byteLength - 12) >> 1);
-    if (!pcm.length || (side !== "c" && side !== "a")) return;
-    const samples = new Float32Array(pcm.length);
-    let sum = 0;
-    for (let i = 0; i < pcm.length; i++) { samples[i] = pcm[i] / 32768; sum += samples[i] * samples[i]; }
+    const side = String.fromCharCode(new DataView(buffer).getUint8(0));
+    if (side !== "c" && side !== "a") return;
+    const frame = Dash.playListenFrame(ctx, buffer, cursors);
+    if (!frame) return;
     stats.frames += 1;
-    stats.energy[side] += sum;
-    stats.samples[side] += pcm.length;
-    stats.delays.push(Date.now() - sentMs);
+    stats.energy[frame.side] += frame.energy;
+    stats.samples[frame.side] += frame.samples;
+    stats.delays.push(Date.now() - frame.sentMs);
     if (stats.delays.length > 1000) stats.delays.shift();
-    const audio = ctx.createBuffer(1, samples.length, rate);
-    audio.copyToChannel(samples, 0);
-    const source = ctx.createBufferSource();
-    source.buffer = audio;
-    source.connect(ctx.destination);
-    const now = ctx.currentTime;
-    let at = Math.max(cursors[side], now + 0.02);
-    if (at > now + MAX_AHEAD_S) at = now + 0.02;
-    source.start(at);
-    cursors[side] = at + audio.duration;
   }
 
   function start() {

@@ -17,33 +17,17 @@
   let ctx = null;
   let node = null;
   let mic = null;
-  let cursor = 0;
-  const MAX_AHEAD_S = 0.5;
+  const cursors = {}; // the caller's frames, on one clock
 
   function say(text) { status.textContent = text; }
   function setOn(on) { startButton.hidden = on; stopButton.hidden = !on; }
 
   function play(buffer) {
-    const view = new DataView(buffer);
-    const rate = view.getUint16(2, true);
-    const pcm = new Int16Array(buffer, 12, (buffer.byteLength - 12) >> 1);
-    if (!pcm.length) return;
-    const samples = new Float32Array(pcm.length);
-    let sum = 0;
-    for (let i = 0; i < pcm.length; i++) { samples[i] = pcm[i] / 32768; sum += samples[i] * samples[i]; }
+    const frame = Dash.playListenFrame(ctx, buffer, cursors);
+    if (!frame) return;
     stats.heard += 1;
-    stats.energy += sum;
-    stats.samples += pcm.length;
-    const audio = ctx.createBuffer(1, samples.length, rate);
-    audio.copyToChannel(samples, 0);
-    const source = ctx.createBufferSource();
-    source.buffer = audio;
-    source.connect(ctx.destination);
-    const now = ctx.currentTime;
-    let at = Math.max(cursor, now + 0.02);
-    if (at > now + MAX_AHEAD_S) at = now + 0.02;
-    source.start(at);
-    cursor = at + audio.duration;
+    stats.energy += frame.energy;
+    stats.samples += frame.samples;
   }
 
   async function startMic() {
