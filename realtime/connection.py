@@ -174,11 +174,6 @@ class RealtimeConnection:
             except Exception as exc:  # noqa: BLE001 — closing a dead socket may fail; nothing to do
                 log.debug("closing the Realtime connection failed: %s", exc)
 
-    async def aclose_client(self) -> None:
-        """Close the WebSocket (the client is its owner's and stays open)."""
-        await self.close()
-
-
 _MISSING = object()
 
 

@@ -53,7 +53,7 @@ class SideSession:
         self.closed = False
 
     async def open(self) -> None:
-        """Connect (through ``client``, the call's AsyncOpenAI client, which the call owns and
+        """Connect (through ``client``, the event loop's shared AsyncOpenAI client, which no call
         closes) and configure; raises when the endpoint cannot be reached."""
         conn = RealtimeConnection(str(self.client.base_url), self.client.api_key, self.model,
                                   connect_timeout_s=self.connect_timeout_s, query=self.query, client=self.client)

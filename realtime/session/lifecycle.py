@@ -50,7 +50,7 @@ class ConnectionLifecycle:
             self._client = shared_client(self._base_url, self._api_key)
         return self._client
 
-    async def _close_client(self) -> None:
+    def _forget_client(self) -> None:
         """Forget the client (the call ended or failed over): it is the loop's, never closed by a call."""
         self._client = None
 
@@ -58,8 +58,8 @@ class ConnectionLifecycle:
         """The call ended: the connection and the client go."""
         conn, self.conn = self.conn, None
         if conn is not None:
-            await conn.aclose_client()
-        await self._close_client()
+            await conn.close()
+        self._forget_client()
 
     # ------------------------------------------------------------ connecting
 
@@ -74,7 +74,7 @@ class ConnectionLifecycle:
         try:
             await conn.open()
         except BaseException:
-            await conn.aclose_client()
+            await conn.close()
             raise
         return conn
 
@@ -88,7 +88,7 @@ class ConnectionLifecycle:
             try:
                 conn = await self._open()
                 if s.ended:  # the call ended while the connection was opening
-                    await conn.aclose_client()
+                    await conn.close()
                     return 0
             except Exception as exc:  # noqa: BLE001 — best effort, reported
                 await s._emit(ev.Error(code="connect_failed", message=f"{type(exc).__name__}: {exc}", source="engine"))
@@ -121,7 +121,7 @@ class ConnectionLifecycle:
         self._base_url, self._api_key = target, s.config.failover_api_key
         s.provider = s.spec.failover_provider
         # The supervisor's Responses calls and moderation follow (the client is made again on use).
-        await self._close_client()
+        self._forget_client()
         await s._emit(ev.ProviderFailover(provider=s.provider, reason=reason))
         return True
 
@@ -205,7 +205,7 @@ class ConnectionLifecycle:
             if task is not None and task is not current:
                 task.cancel()
         if old is not None:
-            await old.aclose_client()
+            await old.close()
         had_response = s.responses.active
         await s.context.session_going(s.audio_in.untranscribed)
         carried = s.audio_in.carry_uncommitted()
