@@ -122,6 +122,8 @@ class CallBridge:
         from calls.listen import ListenTap
 
         self.listen = ListenTap(call_id, audio_format)
+        #: The person on the call (calls.takeover.PeopleLine), made when one first takes it over.
+        self.people: Any = None
         factory = session_factory or CallSession
         config = engine_config(audio_format)
         if not getattr(transport, "wants_protocol_events", True):  # nobody would see them: no work per frame
@@ -146,8 +148,8 @@ class CallBridge:
         """End the call (idempotent) and wait until every record is written."""
         await self.session.close(reason)
         await self.listen.close()
-        if (people := getattr(self, "people", None)) is not None:  # calls.takeover
-            await people.close()
+        if self.people is not None:
+            await self.people.close()
         await self.flush()
 
     async def flush(self) -> None:
@@ -271,8 +273,8 @@ class CallBridge:
             self.end_reason = event.reason
             self._ended.set()
             await self.listen.close()
-            if (people := getattr(self, "people", None)) is not None:
-                await people.close()
+            if self.people is not None:
+                await self.people.close()
             await self.transport.call_ended(event.reason)
 
     def _record_event(self, event: ev.EngineEvent) -> None:

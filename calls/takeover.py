@@ -221,9 +221,9 @@ class PeopleLine:
 
 
 def people_line(bridge: CallBridge) -> PeopleLine:
-    line = getattr(bridge, "people", None)
-    if line is None:
-        line = bridge.people = PeopleLine(bridge)  # type: ignore[attr-defined]
+    if bridge.people is None:
+        bridge.people = PeopleLine(bridge)
+    line: PeopleLine = bridge.people
     return line
 
 
@@ -247,15 +247,15 @@ async def on_call_takeover(consumer: Any, message: dict[str, Any]) -> None:
             problem = f"unknown take-over message {str(op)[:20]!r}"
     reply = str(message.get("reply_channel") or "")
     if reply and message.get("op") == "start":
-        line = getattr(bridge, "people", None)
-        language = line.translation.language if line is not None and line.translation is not None else ""
+        held = bridge.people if bridge is not None else None
+        language = held.translation.language if held is not None and held.translation is not None else ""
         await consumer.channel_layer.send(reply, {"type": "takeover.reply", "ok": problem is None,
                                                   "detail": problem or "", "translation": language})
 
 
 def on_human_audio(consumer: Any, message: dict[str, Any]) -> None:
     bridge = consumer.bridge
-    line = getattr(bridge, "people", None) if bridge is not None else None
+    line = bridge.people if bridge is not None else None
     audio, action_id = message.get("audio"), message.get("action_id")
     if line is not None and isinstance(audio, bytes) and isinstance(action_id, int):
         line.audio(action_id, audio)
