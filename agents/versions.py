@@ -150,13 +150,30 @@ def version_for_call(scenario: Scenario | None, spec: dict[str, Any]) -> Scenari
     spec_hash = str(spec.get("hash") or "")
     if scenario is None or scenario.pk is None or not spec_hash:
         return None
+    # Versions are never changed or deleted, and a new one is recorded only with a change that
+    # moves the scenario's `config_changed_at`: the answer for (scenario, mark, hash) stays true.
+    key = (scenario.pk, scenario.__dict__.get("config_changed_at"), spec_hash)
+    if key[1] is not None and (known := _VERSION_OF_CALLS.get(key)) is not None:
+        return known
     with transaction.atomic():
         found = scenario.versions.filter(spec_hash=spec_hash).order_by("-number").first()
-        if found is not None:
-            return found
-        _lock(scenario)
-        found = scenario.versions.filter(spec_hash=spec_hash).order_by("-number").first()
-        return found or _new_version(scenario, spec, ScenarioVersion.Source.CALL)
+        if found is None:
+            _lock(scenario)
+            found = scenario.versions.filter(spec_hash=spec_hash).order_by("-number").first()
+            found = found or _new_version(scenario, spec, ScenarioVersion.Source.CALL)
+    if key[1] is not None and found is not None:
+        transaction.on_commit(lambda: _remember_version(key, found))  # not a version rolled back
+    return found
+
+
+def _remember_version(key: tuple[Any, Any, str], version: ScenarioVersion) -> None:
+    if len(_VERSION_OF_CALLS) >= 256:
+        _VERSION_OF_CALLS.clear()
+    _VERSION_OF_CALLS[key] = version
+
+
+#: (scenario id, config_changed_at, spec hash) -> the version calls of that spec run with (per process).
+_VERSION_OF_CALLS: dict[tuple[Any, Any, str], ScenarioVersion] = {}
 
 
 def backfill_versions() -> dict[str, int]:

@@ -283,7 +283,7 @@ async def _fanout(operator: Any, paced: int, burst: int) -> dict[str, float]:
 
     from calls import actions, publish
     from calls.events import CALL_EVENT, DASHBOARD_CALL, DASHBOARD_GROUP
-    from calls.models import Call, call_group
+    from calls.models import Call, call_events_group
     from calls.scenarios import compile_for_call
 
     scenario, spec = await database_sync_to_async(compile_for_call)("retail")
@@ -294,7 +294,7 @@ async def _fanout(operator: Any, paced: int, burst: int) -> dict[str, float]:
     layer = get_channel_layer()
     call_channel = await layer.new_channel()
     dash_channel = await layer.new_channel()
-    await layer.group_add(call_group(call.pk), call_channel)
+    await layer.group_add(call_events_group(call.pk), call_channel)
     await layer.group_add(DASHBOARD_GROUP, dash_channel)
 
     committed: dict[tuple[str, int], float] = {}
@@ -317,9 +317,9 @@ async def _fanout(operator: Any, paced: int, burst: int) -> dict[str, float]:
                 received[(group, message["seq"])] = time.perf_counter()
                 arrived.set()
 
-    listeners = [asyncio.create_task(listen(call_channel, call_group(call.pk), CALL_EVENT)),
+    listeners = [asyncio.create_task(listen(call_channel, call_events_group(call.pk), CALL_EVENT)),
                  asyncio.create_task(listen(dash_channel, DASHBOARD_GROUP, DASHBOARD_CALL))]
-    group = call_group(call.pk)
+    group = call_events_group(call.pk)
 
     async def wait_received(key: tuple[str, int], timeout: float = 5.0) -> None:
         loop = asyncio.get_running_loop()

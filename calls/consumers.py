@@ -587,14 +587,13 @@ class TwilioMediaConsumer(CallConsumer):
             await on_records_thread(actions.do_end_call)(grant.call_id, refused)
             await self.close_stream(CLOSE_TRY_AGAIN_LATER, f"call {grant.call_id}: {refused}")
             return
-        answered = await on_records_thread(actions.do_answer_call)(
+        spec = await on_records_thread(answer_ringing_call)(
             grant.call_id, consumer_channel=self.channel_name, external_id=call_sid or "")
-        if not answered:
+        if spec is None:
             self.grant = None  # not this socket's call: it must not end it
             await self.close_stream(CLOSE_FORBIDDEN, f"call {grant.call_id} is not ringing (token reused?)")
             return
         self.release(PENDING_TWILIO_STREAMS, "pending")
-        spec = await on_records_thread(spec_of_call)(grant.call_id)
         logger.info("twilio call %s: stream %s started", grant.call_id, self.stream_sid)
         await self.join_call(grant.call_id, spec, "audio/pcmu")
 
@@ -681,6 +680,14 @@ def whole_number(value: Any) -> int | None:
     if isinstance(value, str) and value.isdigit() and len(value) <= 9:
         return int(value)
     return None
+
+
+def answer_ringing_call(call_id: int, *, consumer_channel: str, external_id: str) -> ScenarioSpec | None:
+    """Answer the ringing call and name the spec it runs with, in one trip to the records' threads
+    (the answered row gives the spec's hash: a spec this worker has seen is not read again).
+    None when the call is not ringing."""
+    call = actions.do_answer_call(call_id, consumer_channel=consumer_channel, external_id=external_id)
+    return None if call is None else spec_of_call(call_id, spec_hash=call.spec_hash)
 
 
 def end_ringing_call(call_id: int, reason: str) -> None:

@@ -42,7 +42,7 @@ from calls.consumers import (
 from calls.dashboard_views import calls_snapshot, is_supervisor
 from calls.events import DASHBOARD_GROUP
 from calls.limits import USER_SOCKETS, SlotHolder
-from calls.models import Call, CallEvent, call_group
+from calls.models import Call, CallEvent, call_events_group
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class DashboardCallConsumer(SupervisorSocket):
             return
         # Join first, then read the log: an event published meanwhile is in both, and skipped once.
         self.call_id = call_id
-        await self.join(call_group(call_id))
+        await self.join(call_events_group(call_id))
         await self.accept()
         row, events = await database_sync_to_async(self._snapshot)(call_id, after)
         self.sent_seq = events[-1]["seq"] if events else after
@@ -151,14 +151,6 @@ class DashboardCallConsumer(SupervisorSocket):
     def _snapshot(call_id: int, after: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         row = Call.objects.get(pk=call_id).dashboard_row()
         return row, logged_events(call_id, after)
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # The call's group also carries control messages for the call's own consumer
-        # (call.summary, call.recreate, call.hangup, call.supervisor, ...): not ours.
-        kind = str(message.get("type", ""))
-        if kind.startswith("call.") and kind != "call.event":
-            return
-        await super().dispatch(message)
 
     # --- the call's events ---------------------------------------------------------------------------
 

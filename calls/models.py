@@ -144,8 +144,15 @@ class Call(models.Model):
 
 
 def call_group(call_id: int) -> str:
-    """The channel group of a call: its consumer, dashboards and Celery reach it there."""
+    """The channel group of a call's own consumer: supervisors, listeners and Celery reach the live
+    call there (hang-up, whisper, summary, recreate, listen, take-over). Not its published events:
+    those go to `call_events_group`, so the consumer is never sent its own records back."""
     return f"call.{call_id}"
+
+
+def call_events_group(call_id: int) -> str:
+    """The channel group of a call's published events (`call.event`): the call's dashboard pages."""
+    return f"call.{call_id}.events"
 
 
 class SessionSegment(models.Model):

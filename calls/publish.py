@@ -11,13 +11,17 @@ import asyncio
 import collections
 import contextvars
 import logging
+import os
+import threading
 import weakref
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from calls.events import (
@@ -30,6 +34,7 @@ from calls.events import (
 from calls.models import (
     Call,
     CallEvent,
+    call_events_group,
     call_group,
 )
 from contactcenter.celery import app as celery_app
@@ -37,12 +42,14 @@ from contactcenter.celery import app as celery_app
 logger = logging.getLogger(__name__)
 
 
-def publish_event(call_id: int, event_type: str, fields: dict[str, Any]) -> int:
+def publish_event(call_id: int, event_type: str, fields: dict[str, Any], row: Call | None = None) -> int:
     """Give the event the call's next sequence number, log it (CallEvent) and send it to the call's
-    group after commit; a change of the call's row also goes to the dashboard-wide group.
+    events group after commit; a change of the call's row also goes to the dashboard-wide group.
 
     Must run inside the caller's transaction, after the caller's own writes: the row lock taken by
-    the increment orders the sequence numbers of concurrent writers by commit.
+    the increment orders the sequence numbers of concurrent writers by commit. ``row``: the call as
+    the caller has just read or written it (every field but the bulky ones), so that the dashboard's
+    row is not read again; without it the row is read here (one query).
     """
     seq = next_seq(call_id)
     envelope = {
@@ -53,13 +60,25 @@ def publish_event(call_id: int, event_type: str, fields: dict[str, Any]) -> int:
     }
     check_event(envelope)
     CallEvent.objects.create(call_id=call_id, seq=seq, type=event_type, event=envelope["event"])
-    transaction.on_commit(lambda: send_to_group(call_group(call_id), envelope))
+    transaction.on_commit(lambda: send_to_group(call_events_group(call_id), envelope))
     if event_type in DASHBOARD_CHANGES:
-        row = Call.objects.defer(*CALL_BULKY_FIELDS).get(pk=call_id)
+        if row is None:
+            row = dashboard_call(call_id)
+        row.last_seq = seq
         change = {"type": DASHBOARD_CALL, "call_id": call_id, "seq": seq, "change": event_type,
                   "call": row.dashboard_row()}
         transaction.on_commit(lambda: send_to_group(DASHBOARD_GROUP, change))
     return seq
+
+
+def dashboard_call(call_id: int) -> Call:
+    """The call as the dashboard shows it, its waiting approvals counted in the same query."""
+    from calls.models import ToolInvocation
+
+    waiting = (ToolInvocation.objects.filter(call_id=OuterRef("pk"), status=ToolInvocation.Status.AWAITING_APPROVAL)
+               .order_by().values("call_id").annotate(n=Count("pk")).values("n"))
+    return (Call.objects.defer(*CALL_BULKY_FIELDS).annotate(pending=Coalesce(Subquery(waiting), 0))
+            .get(pk=call_id))
 
 
 #: Call fields no event needs (the compiled spec alone is tens of kilobytes of JSON).
@@ -96,9 +115,47 @@ def send_to_group(group: str, message: dict[str, Any]) -> None:
         PUBLISHER.submit(loop, layer, group, message)
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        if isinstance(layer, RedisChannelLayer) and not _in_asgiref_loop():
+            SENDER_LOOP.run(layer.group_send(group, message))
+        else:
+            async_to_sync(layer.group_send)(group, message)
     except Exception:  # a channel-layer outage must not undo or break a committed write
         logger.exception("could not publish %s to %s", message.get("type"), group)
+
+
+def _in_asgiref_loop() -> bool:
+    """This thread was started by ``sync_to_async`` from an event loop: ``async_to_sync`` then runs
+    the send on that loop (an in-memory layer's queues belong to it), not on a new one."""
+    from asgiref.sync import SyncToAsync
+
+    return (getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None
+            and getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) == os.getpid())
+
+
+class SenderLoop:
+    """One event loop, in a thread of its own, for the sends of code that runs outside any loop
+    (Celery tasks, commands). ``async_to_sync`` would start a thread and a new loop per send, and
+    channels_redis keeps its Redis connections per loop: every post-call summary paid for a thread,
+    a loop and a new Redis connection, then their teardown. Made again in a forked child."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _running(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="calls-sender-loop", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coroutine: Any, timeout: float = 30.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._running()).result(timeout)
+
+
+SENDER_LOOP = SenderLoop()
 
 
 #: The event loop of the ASGI server this code runs under, set by the application on every

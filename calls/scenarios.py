@@ -38,14 +38,19 @@ def compile_for_call(slug: str) -> tuple[Any, ScenarioSpec]:
     from agents.compile import compile_scenario
     from agents.models import Scenario
 
-    scenario = (Scenario.objects.select_related("root_agent", "supervisor_agent", "fallback_agent")
-                .filter(slug=slug).first())
+    # The mark alone first: the full row and its agents are read only to compile.
+    scenario = Scenario.objects.only("pk", "slug", "config_changed_at").filter(slug=slug).first()
     if scenario is None:
         raise UnknownScenario(f"no scenario {slug!r}")
     key = (scenario.pk, scenario.config_changed_at)
     cached = _COMPILED.get(slug)
     if cached is not None and cached[0] == key:
         return scenario, cached[1]
+    scenario = (Scenario.objects.select_related("root_agent", "supervisor_agent", "fallback_agent")
+                .filter(slug=slug).first())
+    if scenario is None:
+        raise UnknownScenario(f"no scenario {slug!r}")
+    key = (scenario.pk, scenario.config_changed_at)
     try:
         spec = compile_scenario(scenario)
     except ValidationError as error:
@@ -55,12 +60,13 @@ def compile_for_call(slug: str) -> tuple[Any, ScenarioSpec]:
     return scenario, spec
 
 
-def spec_of_call(call_id: int) -> ScenarioSpec:
+def spec_of_call(call_id: int, spec_hash: str | None = None) -> ScenarioSpec:
     """The spec a call runs with, as its record stores it (read in full only when this worker has
-    not seen that spec's hash yet)."""
+    not seen that spec's hash yet). ``spec_hash``: the call's, when the caller has just read it."""
     from calls.models import Call
 
-    spec_hash = Call.objects.filter(pk=call_id).values_list("spec_hash", flat=True).get()
+    if spec_hash is None:
+        spec_hash = Call.objects.filter(pk=call_id).values_list("spec_hash", flat=True).get()
     if spec_hash and (spec := _BY_HASH.get(spec_hash)) is not None:
         return spec
     spec = ScenarioSpec.from_dict(Call.objects.filter(pk=call_id).values_list("spec", flat=True).get())

@@ -95,9 +95,12 @@ def _parse_summary(output: str) -> tuple[str, str]:
     return str(data.get("summary") or "").strip() or output, disposition if disposition in DISPOSITIONS else "other"
 
 
-@shared_task(bind=True, autoretry_for=RETRYABLE, retry_backoff=2, retry_backoff_max=120, max_retries=6)
+@shared_task(bind=True, autoretry_for=RETRYABLE, retry_backoff=2, retry_backoff_max=120, max_retries=6,
+             ignore_result=True)
 def summarize_call(self: Any, call_id: int) -> str:
-    """Post-call summary and disposition of an ended call, once."""
+    """Post-call summary and disposition of an ended call, once. Its result is read by nobody
+    (the summary is the record): not stored. A call with no words never gets here
+    (`actions.do_end_call` writes its summary)."""
     if Summary.objects.filter(call_id=call_id, kind=Summary.Kind.POST_CALL).exists():
         return "exists"
     if not actions.do_claim_summary(call_id, self.request.id or "eager"):
@@ -105,8 +108,8 @@ def summarize_call(self: Any, call_id: int) -> str:
     turns = list(TranscriptItem.objects.filter(call_id=call_id).order_by("created_at", "id")
                  .values("role", "text", "agent"))
     text = _transcript_text(turns)
-    if not text:
-        actions.do_record_summary(call_id, kind=Summary.Kind.POST_CALL, text="The caller said nothing.",
+    if not text:  # only empty lines
+        actions.do_record_summary(call_id, kind=Summary.Kind.POST_CALL, text=actions.NO_CONVERSATION,
                                   disposition="no_conversation")
         return "no_conversation"
     end_reason = Call.objects.filter(pk=call_id).values_list("end_reason", flat=True).get()

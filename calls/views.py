@@ -99,18 +99,22 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
         logger.warning("twilio voice webhook refused: no CallSid")
         return HttpResponse("CallSid is required", status=400, content_type="text/plain")
     caller = request.POST.get("From", "")
-    if (_rate_limited(f"twilio:voice:caller:{caller[:64]}", settings.TWILIO_VOICE_CALLER_RATE_LIMIT,
-                      settings.TWILIO_VOICE_RATE_WINDOW_SECONDS)
-            or _rate_limited("twilio:voice:all", settings.TWILIO_VOICE_RATE_LIMIT,
-                             settings.TWILIO_VOICE_RATE_WINDOW_SECONDS)):
+    window = settings.TWILIO_VOICE_RATE_WINDOW_SECONDS
+    # One request per CallSid creates the call: a concurrent repeat finds the claim and is refused;
+    # a later one finds the call (looked up under the claim, so none slips between). The claim is
+    # taken with the rate limits' counts, in one round trip to the cache.
+    claim = f"twilio:voice:claim:{call_sid}"
+    limited, claimed = _count_and_claim(
+        [(f"twilio:voice:caller:{caller[:64]}", settings.TWILIO_VOICE_CALLER_RATE_LIMIT, window),
+         ("twilio:voice:all", settings.TWILIO_VOICE_RATE_LIMIT, window)], claim, 30)
+    if limited:
+        if claimed:
+            cache.delete(claim)
         logger.warning("twilio voice webhook: call %s from %s refused: rate limit", call_sid, caller)
         return HttpResponse(say_and_hangup_twiml(TOO_MANY_CALLS), content_type="text/xml")
-    if (repeat := _repeat_of_call(call_sid)) is not None:
-        return repeat
-    # One request per CallSid creates the call: a concurrent repeat finds the claim and is refused;
-    # a later one finds the call (looked up again under the claim, so none slips between).
-    claim = f"twilio:voice:claim:{call_sid}"
-    if not cache.add(claim, 1, timeout=30):
+    if not claimed:
+        if (repeat := _repeat_of_call(call_sid)) is not None:
+            return repeat
         logger.warning("twilio voice webhook: call %s refused: a request for it is being answered", call_sid)
         return HttpResponse("this call is being answered", status=409, content_type="text/plain")
     try:
@@ -181,6 +185,30 @@ def _repeat_of_call(call_sid: str) -> HttpResponse | None:
         return _connect_stream(call)
     logger.warning("twilio voice webhook: call %s repeated (call %s is %s); refused", call_sid, call.pk, call.status)
     return HttpResponse("this call was already answered", status=409, content_type="text/plain")
+
+
+def _count_and_claim(limits: list[tuple[str, int, int]], claim: str, claim_s: int) -> tuple[bool, bool]:
+    """Count one more request in each fixed window of ``limits`` (key, limit, window seconds) and
+    add ``claim`` (for ``claim_s``); (whether a limit is passed, whether the claim was ours). On
+    Redis it is one atomic round trip (MULTI: SET NX EX, INCR per window; SET NX EX the claim);
+    elsewhere the cache's own calls."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        counted = [_rate_limited(key, limit, window) for key, limit, window in limits]  # every window counts
+        limited = any(counted)
+        return limited, bool(cache.add(claim, 1, timeout=claim_s))
+    pipe = backend._cache.get_client(write=True).pipeline(transaction=True)
+    for key, _, window in limits:
+        name = backend.make_and_validate_key(key)
+        pipe.set(name, 0, ex=window, nx=True)
+        pipe.incr(name)
+    pipe.set(backend.make_and_validate_key(claim), 1, ex=claim_s, nx=True)
+    answers = pipe.execute()
+    counts = answers[1:-1:2]
+    return any(count > limit for count, (_, limit, _) in zip(counts, limits, strict=True)), bool(answers[-1])
 
 
 def _rate_limited(key: str, limit: int, window_s: int) -> bool:

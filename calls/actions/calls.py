@@ -10,11 +10,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calls import publish
+from calls.actions.summaries import record_no_conversation
 from calls.models import (
     Call,
     SessionSegment,
+    TranscriptItem,
 )
-from calls.publish import publish_event
+from calls.publish import CALL_BULKY_FIELDS, publish_event
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +56,11 @@ def do_start_call(
             last_heartbeat=now,
         )
         call.save()
+        call.pending = 0  # type: ignore[attr-defined]  # a new call waits for no approval (the dashboard's row)
         seq = publish_event(call.pk, "call_started", {
             "channel": call.channel, "scenario": call.scenario_slug, "agent": call.current_agent,
             "spec_hash": call.spec_hash, "caller_id": call.caller_id,
-        })
+        }, row=call)
     call.last_seq = seq
     return call
 
@@ -76,8 +79,10 @@ def do_refuse_call(*, channel: str, spec: dict[str, Any], reason: str, scenario:
     )
 
 
-def do_answer_call(call_id: int, *, consumer_channel: str = "", external_id: str = "", caller_id: str = "") -> bool:
-    """A ringing call's media connected. Returns False when the call is not ringing any more."""
+def do_answer_call(call_id: int, *, consumer_channel: str = "", external_id: str = "",
+                   caller_id: str = "") -> Call | None:
+    """A ringing call's media connected: the call as it is now (its bulky fields deferred), or None
+    when the call is not ringing any more."""
     changes: dict[str, Any] = {"status": Call.Status.ACTIVE, "last_heartbeat": timezone.now(),
                                "consumer_channel": consumer_channel}
     if external_id:
@@ -86,10 +91,11 @@ def do_answer_call(call_id: int, *, consumer_channel: str = "", external_id: str
         changes["caller_id"] = caller_id[:128]
     with transaction.atomic():
         if not Call.objects.filter(pk=call_id, status=Call.Status.RINGING).update(**changes):
-            return False
-        channel = Call.objects.filter(pk=call_id).values_list("channel", flat=True).get()
-        publish_event(call_id, "call_answered", {"channel": channel})
-    return True
+            return None
+        call = Call.objects.defer(*CALL_BULKY_FIELDS).get(pk=call_id)
+        call.pending = 0  # type: ignore[attr-defined]  # it was ringing: no tool has run yet
+        publish_event(call_id, "call_answered", {"channel": call.channel}, row=call)
+    return call
 
 
 def do_heartbeat(call_id: int, *, consumer_channel: str | None = None) -> bool:
@@ -112,12 +118,17 @@ def do_end_call(call_id: int, reason: str) -> bool:
         SessionSegment.objects.filter(call_id=call_id, ended_at__isnull=True).update(
             ended_at=now, end_reason=reason[:64]
         )
-        call = Call.objects.only("end_reason", "cost", "started_at").get(pk=call_id)
+        call = Call.objects.defer(*CALL_BULKY_FIELDS).get(pk=call_id)
         publish_event(call_id, "call_ended", {
             "reason": call.end_reason, "cost": str(call.cost),
             "duration_ms": int((now - call.started_at).total_seconds() * 1000),
-        })
-        transaction.on_commit(lambda: publish.enqueue("calls.tasks.summarize_call", call_id))
+        }, row=call)
+        # Nothing was said: the post-call summary is known now, with no model to ask and no task
+        # to queue (most short and refused calls). Otherwise the Celery worker writes it.
+        if TranscriptItem.objects.filter(call_id=call_id).exists():
+            transaction.on_commit(lambda: publish.enqueue("calls.tasks.summarize_call", call_id))
+        else:
+            record_no_conversation(call_id)
     return True
 
 

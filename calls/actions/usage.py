@@ -13,7 +13,7 @@ from django.db.models import F
 from calls.models import (
     Call,
 )
-from calls.publish import publish_event
+from calls.publish import CALL_BULKY_FIELDS, publish_event
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +37,17 @@ def add_usage(total: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
 def do_record_usage(call_id: int, *, agent: str, usage: dict[str, Any], cost: Decimal) -> Decimal:
     """Add one response's usage to the call's per-agent totals and its cost. Returns the call's cost."""
     with transaction.atomic():
-        call = Call.objects.select_for_update().only("usage", "cost").get(pk=call_id)
+        call = Call.objects.select_for_update().defer(*CALL_BULKY_FIELDS).get(pk=call_id)
         totals = dict(call.usage or {})
         totals[agent] = add_usage(totals.get(agent) or {}, usage)
         call.usage = totals
         call.cost = (call.cost or Decimal(0)) + cost
         call.save(update_fields=["usage", "cost"])
-        publish_event(call_id, "usage", {
-            "agent": agent, "usage": usage, "cost": str(cost), "call_cost": str(call.cost),
-            "call_local": call.has_local_usage,
-        })
+        fields = {"agent": agent, "usage": usage, "cost": str(cost), "call_cost": str(call.cost),
+                  "call_local": call.has_local_usage}
+        places = Call._meta.get_field("cost").decimal_places  # type: ignore[union-attr]
+        call.cost = call.cost.quantize(Decimal(1).scaleb(-places))  # the dashboard row, as the database keeps it
+        publish_event(call_id, "usage", fields, row=call)
     return call.cost
 
 

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from calls.models import call_group
+from calls.models import call_events_group, call_group
 
 
 @pytest.fixture(autouse=True)
@@ -36,16 +36,17 @@ def operator(django_user_model: Any) -> Any:
 
 
 class GroupListener:
-    """A channel subscribed to a call's group (or another group: the dashboard's), to see exactly
-    what actions publish."""
+    """A channel subscribed to a call's groups, its own (control messages) and its events' (or to
+    another group: the dashboard's), to see exactly what actions publish."""
 
     def __init__(self, call_id: int | None = None, *, group: str | None = None) -> None:
         if (call_id is None) == (group is None):
             raise TypeError("GroupListener takes a call id or a group name")
         self.layer = get_channel_layer()
-        self.group = group if group is not None else call_group(call_id)  # type: ignore[arg-type]
+        self.groups = [group] if group is not None else [call_group(call_id), call_events_group(call_id)]  # type: ignore[arg-type]
         self.channel = async_to_sync(self.layer.new_channel)()
-        async_to_sync(self.layer.group_add)(self.group, self.channel)
+        for name in self.groups:
+            async_to_sync(self.layer.group_add)(name, self.channel)
 
     def drain(self, wait_s: float = 0.3, until: str | None = None) -> list[dict[str, Any]]:
         """Messages received until `wait_s` passes (or, with `until`, a message of that type arrives)."""
@@ -68,7 +69,8 @@ class GroupListener:
         return async_to_sync(collect)()
 
     def close(self) -> None:
-        async_to_sync(self.layer.group_discard)(self.group, self.channel)
+        for name in self.groups:
+            async_to_sync(self.layer.group_discard)(name, self.channel)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from calls import actions
 from calls.events import EVENT_MODELS, EventSchemaError, check_event
-from calls.models import Call, Escalation, HandoffEvent, SessionSegment, ToolInvocation, TranscriptItem
+from calls.models import Call, Escalation, HandoffEvent, SessionSegment, Summary, ToolInvocation, TranscriptItem
 
 SPEC = {"slug": "retail", "root_agent": "authentication", "hash": "a" * 64, "limits": {}, "agents": {}}
 
@@ -81,9 +81,12 @@ def test_ending_twice_publishes_once(call: Call, listen: Any, django_capture_on_
     listener = listen(call.pk)
     assert run(django_capture_on_commit_callbacks, actions.do_end_call, call.pk, "hangup") is True
     assert run(django_capture_on_commit_callbacks, actions.do_end_call, call.pk, "lost") is False
-    assert events_of(listener.drain()) == ["call_ended"]
+    # Nobody spoke: the post-call summary is written with the end, once, with no task queued.
+    assert events_of(listener.drain()) == ["call_ended", "summary"]
     call.refresh_from_db()
     assert call.end_reason == "hangup"
+    summary = Summary.objects.get(call=call, kind=Summary.Kind.POST_CALL)
+    assert (summary.text, summary.disposition) == (actions.NO_CONVERSATION, "no_conversation")
 
 
 def test_nothing_is_published_when_the_transaction_rolls_back(call: Call, listen: Any) -> None:

@@ -40,7 +40,7 @@ def test_ended_call_is_summarized_once_by_the_worker(celery_worker: Any, threade
     # Queued again (a duplicate message, a second worker): nothing more is written or asked.
     from calls.tasks import summarize_call
 
-    assert summarize_call.delay(call.pk).get(timeout=10) == "exists"
+    assert summarize_call.apply_async((call.pk,), ignore_result=False).get(timeout=10) == "exists"
     assert Summary.objects.filter(call=call).count() == 1
     assert len(server.responses_requests) == requests_before + 1
 
@@ -61,7 +61,7 @@ def test_a_summary_claimed_by_another_task_is_left_alone(celery_worker: Any) -> 
     call = actions.do_start_call(channel=Call.Channel.BROWSER, spec=SPEC)
     actions.do_record_transcript(call.pk, item_id="u1", role="user", text="hello", agent="a")
     Call.objects.filter(pk=call.pk).update(status=Call.Status.ENDED, summary_task_id="another-task")
-    assert summarize_call.delay(call.pk).get(timeout=10) == "claimed elsewhere"
+    assert summarize_call.apply_async((call.pk,), ignore_result=False).get(timeout=10) == "claimed elsewhere"
     assert not Summary.objects.filter(call=call).exists()
 
 

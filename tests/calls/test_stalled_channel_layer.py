@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from calls.models import Call, TranscriptItem, call_group
+from calls.models import Call, TranscriptItem, call_events_group
 from realtime.server import response
 from tests.calls.conftest import browser_call, speech_frames
 
@@ -44,10 +44,10 @@ async def test_audio_flows_both_ways_while_redis_is_paused(live_demo: Any, upstr
     hello = await call.wait_for(lambda f: isinstance(f, dict) and f.get("type") == "call")
     greeting = await call.wait_event("transcript.done", role="assistant")
     await call.communicator.send_json_to({"type": "playback", "item_id": greeting["item_id"], "played_ms": 99999})
-    # A supervisor's view of the call: its channel group.
+    # A supervisor's view of the call: its events' channel group.
     layer = get_channel_layer()
     watcher = await layer.new_channel()
-    await layer.group_add(call_group(hello["call_id"]), watcher)
+    await layer.group_add(call_events_group(hello["call_id"]), watcher)
     assert await rows_within(lambda: TranscriptItem.objects.filter(call_id=hello["call_id"]).count() == 1)
     before = appended(upstream)
 
@@ -83,7 +83,7 @@ async def test_audio_flows_both_ways_while_redis_is_paused(live_demo: Any, upstr
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     roles = [m["event"]["role"] for m in published if m["event"]["type"] == "transcript"]
     assert roles[-2:] == ["user", "assistant"]
-    await layer.group_discard(call_group(hello["call_id"]), watcher)
+    await layer.group_discard(call_events_group(hello["call_id"]), watcher)
     await call.communicator.send_json_to({"type": "hangup"})
     await call.wait_closed()
     rows = await database_sync_to_async(lambda: list(

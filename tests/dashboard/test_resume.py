@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from django.db.models import F
 
 from calls import actions
-from calls.models import Call, CallEvent
+from calls.models import Call, CallEvent, call_events_group, call_group
 from tests.dashboard.conftest import close, dashboard_socket
 
 SPEC = {"slug": "retail", "root_agent": "authentication", "hash": "d" * 64, "limits": {}, "agents": {}}
@@ -74,7 +74,7 @@ async def test_a_lost_delta_is_filled_from_the_log_and_none_is_sent_twice(superv
     from channels.layers import get_channel_layer
 
     envelope = {"type": "call.event", "call_id": call.pk, "seq": 4, "event": live[-1]["event"]}
-    await get_channel_layer().group_send(f"call.{call.pk}", envelope)
+    await get_channel_layer().group_send(call_events_group(call.pk), envelope)
     await database_sync_to_async(say)(call.pk, 5)
     live = await events_until(client, 5)
     assert [f["seq"] for f in live] == [2, 3, 4, 5]
@@ -90,7 +90,7 @@ async def test_control_messages_of_the_call_group_are_ignored(supervisor: Any) -
     layer = get_channel_layer()
     for message in ({"type": "call.recreate", "reason": "x"}, {"type": "call.summary", "request_id": "r", "text": "t"},
                     {"type": "call.hangup"}, {"type": "call.supervisor", "action": "whisper"}):
-        await layer.group_send(f"call.{call.pk}", message)
+        await layer.group_send(call_group(call.pk), message)
     await database_sync_to_async(say)(call.pk, 2)
     live = await events_until(client, 2)
     assert [f["seq"] for f in live] == [2]

@@ -13,7 +13,7 @@ from channels.layers import get_channel_layer
 
 from calls.actions import do_start_call
 from calls.events import DASHBOARD_GROUP
-from calls.models import Call, call_group
+from calls.models import Call, call_events_group
 from tests.dashboard.conftest import dashboard_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,11 +37,11 @@ async def a_call() -> int:
                                    '{"type": "action", "action": "whisper", "text": ' + "[" * 40 + "]" * 40 + "}"])
 async def test_deep_json_closes_the_call_socket_clearly(live_demo: Any, supervisor: Any, frame: str) -> None:
     call_id = await a_call()
-    before = set(await group_members(call_group(call_id)))  # left by other runs on this Redis db
+    before = set(await group_members(call_events_group(call_id)))  # left by other runs on this Redis db
     client, connected = await dashboard_socket(supervisor, f"/ws/dashboard/calls/{call_id}/")
     assert connected
     await client.wait_for(lambda f: isinstance(f, dict) and f.get("type") == "snapshot")
-    assert set(await group_members(call_group(call_id))) - before
+    assert set(await group_members(call_events_group(call_id))) - before
     await client.communicator.send_to(text_data=frame)
     code = await client.wait_closed(5)
     if client.communicator.future.done() and not client.communicator.future.cancelled():
@@ -49,14 +49,14 @@ async def test_deep_json_closes_the_call_socket_clearly(live_demo: Any, supervis
     assert code == 4400
     reply = client.texts()[-1]
     assert reply["type"] == "action_result" and reply["ok"] is False and "nested" in reply["detail"]
-    assert set(await group_members(call_group(call_id))) - before == set()
+    assert set(await group_members(call_events_group(call_id))) - before == set()
 
 
 @pytest.mark.parametrize("path", ["/ws/dashboard/", "/ws/dashboard/calls/{call_id}/"])
 async def test_group_membership_ends_when_the_consumer_is_cancelled(live_demo: Any, supervisor: Any,
                                                                      path: str) -> None:
     call_id = await a_call()
-    group = DASHBOARD_GROUP if path == "/ws/dashboard/" else call_group(call_id)
+    group = DASHBOARD_GROUP if path == "/ws/dashboard/" else call_events_group(call_id)
     before = set(await group_members(group))  # left by other runs on this Redis db
     client, connected = await dashboard_socket(supervisor, path.format(call_id=call_id))
     assert connected
