@@ -537,6 +537,19 @@ async def setup_cpu(target: str, base: str | None, pids: list[int], calls: int, 
         return (cpu_seconds(pids) - before) * 1000 / calls
 
 
+def wait_idle(pids: list[int], timeout: float = 60.0, window: float = 1.0, quiet_ms: float = 30.0) -> float:
+    """Wait until the processes are done starting (Celery and a second worker may still be
+    importing when the first worker answers HTTP): until they spend under ``quiet_ms`` of CPU in a
+    ``window``. Returns their idle CPU rate then, in ms per second (all of them together)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before = cpu_seconds(pids)
+        time.sleep(window)
+        spent_ms = (cpu_seconds(pids) - before) * 1000
+        if spent_ms < quiet_ms or time.monotonic() > deadline:
+            return spent_ms / window
+
+
 def setup_split(pids: list[int], run: Any) -> tuple[float, list[float]]:
     """``run()`` (a set-up measure) and the CPU milliseconds each process of ``pids`` spent in it."""
     before = [cpu_seconds([pid]) for pid in pids]
@@ -607,8 +620,11 @@ def main() -> None:
             proc.send_signal(signal.SIGUSR1)
     try:
         pids = platform.pids
+        # Not the start-up: every process done importing first (its idle rate is noted).
+        results["idle_cpu_ms_per_s"] = wait_idle(pids)
         results["setup_cpu_ms"], split = setup_split(pids, lambda: asyncio.run(setup_cpu(
             target, sign_base, pids, args.setup_calls, epoch, upstream)))
+        results["setup_cpu_ms_workers"] = sum(split[:-1]) / args.setup_calls
         results["setup_cpu_ms_celery"] = split[-1] / args.setup_calls  # the last process is Celery's
         epoch += 1
         if forwarder is not None:
@@ -616,7 +632,8 @@ def main() -> None:
                 f"ws://127.0.0.1:{forwarder_port}/", None, [forwarder.pid or 0], args.setup_calls, epoch, upstream))
             epoch += 1
         print(f"set-up + teardown CPU per call: platform {results['setup_cpu_ms']:.1f} ms"
-              f" (of which Celery {results['setup_cpu_ms_celery']:.1f} ms)"
+              f" (daphne workers {results['setup_cpu_ms_workers']:.1f} ms, Celery {results['setup_cpu_ms_celery']:.1f} ms;"
+              f" idle before: {results['idle_cpu_ms_per_s']:.1f} ms/s)"
               + (f", forwarder {results['fwd_setup_cpu_ms']:.1f} ms" if forwarder is not None else ""), flush=True)
         header = ("mode   calls  who  up p50/p95/p99/max ms      down p50/p95/p99/max ms    lost up/down  "
                   "cpu s/call-min  cores  webhook p50/p99 ms  open")

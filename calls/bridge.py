@@ -141,7 +141,8 @@ class CallBridge:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._record(actions.do_open_session, self.call_id, model=self.session.model, agent=self.spec.root_agent)
+        self._record(actions.do_open_session, self.call_id, model=self.session.model, agent=self.spec.root_agent,
+                     first=True)
         await self.session.start()
 
     async def close(self, reason: str) -> None:
@@ -284,7 +285,8 @@ class CallBridge:
                 self._record(actions.do_record_transcript, call_id, item_id=event.item_id, role=event.role,
                              text=event.text, agent=event.agent, truncated=event.interrupted)
         elif isinstance(event, ev.AgentChanged):
-            self._record(actions.do_set_current_agent, call_id, event.agent)
+            if event.previous is not None or event.agent != self.spec.root_agent:  # the row starts with the root
+                self._record(actions.do_set_current_agent, call_id, event.agent)
         elif isinstance(event, ev.Handoff):
             context: dict[str, Any] = {"summary": event.context}
             if event.fields:

@@ -73,12 +73,16 @@ def publish_event(call_id: int, event_type: str, fields: dict[str, Any], row: Ca
 
 def dashboard_call(call_id: int) -> Call:
     """The call as the dashboard shows it, its waiting approvals counted in the same query."""
+    return Call.objects.defer(*CALL_BULKY_FIELDS).annotate(pending=waiting_approvals()).get(pk=call_id)
+
+
+def waiting_approvals() -> Any:
+    """An annotation: the call's tool calls waiting for a supervisor (`Call.pending_approvals`)."""
     from calls.models import ToolInvocation
 
     waiting = (ToolInvocation.objects.filter(call_id=OuterRef("pk"), status=ToolInvocation.Status.AWAITING_APPROVAL)
                .order_by().values("call_id").annotate(n=Count("pk")).values("n"))
-    return (Call.objects.defer(*CALL_BULKY_FIELDS).annotate(pending=Coalesce(Subquery(waiting), 0))
-            .get(pk=call_id))
+    return Coalesce(Subquery(waiting), 0)
 
 
 #: Call fields no event needs (the compiled spec alone is tens of kilobytes of JSON).

@@ -176,7 +176,8 @@ def _repeat_of_call(call_sid: str) -> HttpResponse | None:
     """The answer to a repeated webhook of a call that exists: the same call's TwiML while it still
     rings (its media stream not yet connected; one stream only can ever join it), a refusal once
     it was answered or ended. None when the CallSid is new."""
-    call = Call.objects.filter(channel=Call.Channel.TWILIO, external_id=call_sid[:128]).order_by("pk").first()
+    call = (Call.objects.filter(channel=Call.Channel.TWILIO, external_id=call_sid[:128])
+            .only("pk", "status", "started_at", "scenario_slug").order_by("pk").first())
     if call is None:
         return None
     fresh = timezone.now() - call.started_at < timedelta(seconds=settings.CALL_TOKEN_MAX_AGE_SECONDS)

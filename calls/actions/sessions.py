@@ -17,10 +17,19 @@ logger = logging.getLogger(__name__)
 
 
 def do_open_session(call_id: int, *, model: str, agent: str, gap_ms: int | None = None,
-                    previous_end_reason: str = "recreated") -> SessionSegment:
+                    previous_end_reason: str = "recreated", first: bool = False) -> SessionSegment:
     """A new Realtime session serves the call (the first one, or a recreated one, which ends the
-    previous session with `previous_end_reason`)."""
+    previous session with `previous_end_reason`). ``first``: the call's first session, which
+    nothing precedes (segment 0, nothing to end or to look up)."""
     now = timezone.now()
+    if first:
+        with transaction.atomic():
+            segment = SessionSegment.objects.create(call_id=call_id, index=0, model=model, agent=agent,
+                                                    started_at=now, gap_ms=gap_ms)
+            publish_event(call_id, "session", {
+                "index": 0, "state": "started", "model": model, "agent": agent, "end_reason": "", "gap_ms": gap_ms,
+            })
+        return segment
     with transaction.atomic():
         call = Call.objects.select_for_update().only("pk").get(pk=call_id)
         open_segments = SessionSegment.objects.filter(call=call, ended_at__isnull=True)

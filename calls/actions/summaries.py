@@ -43,7 +43,7 @@ def record_no_conversation(call_id: int) -> Summary:
     """The post-call summary of an ended call without a word in its transcript, written without
     asking a model. Inside the transaction that ends the call (or the summary task's claim), so it
     is written once."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         summary = Summary.objects.create(call_id=call_id, kind=Summary.Kind.POST_CALL, text=NO_CONVERSATION,
                                          disposition="no_conversation")
         publish_event(call_id, "summary", {"kind": Summary.Kind.POST_CALL, "text": NO_CONVERSATION,

@@ -13,7 +13,7 @@ from django.db.models import F
 from calls.models import (
     Call,
 )
-from calls.publish import CALL_BULKY_FIELDS, publish_event
+from calls.publish import CALL_BULKY_FIELDS, publish_event, waiting_approvals
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def add_usage(total: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
 def do_record_usage(call_id: int, *, agent: str, usage: dict[str, Any], cost: Decimal) -> Decimal:
     """Add one response's usage to the call's per-agent totals and its cost. Returns the call's cost."""
     with transaction.atomic():
-        call = Call.objects.select_for_update().defer(*CALL_BULKY_FIELDS).get(pk=call_id)
+        call = Call.objects.select_for_update().defer(*CALL_BULKY_FIELDS).annotate(pending=waiting_approvals()).get(
+            pk=call_id)
         totals = dict(call.usage or {})
         totals[agent] = add_usage(totals.get(agent) or {}, usage)
         call.usage = totals
