@@ -51,24 +51,38 @@ def publish_event(call_id: int, event_type: str, fields: dict[str, Any], row: Ca
     the caller has just read or written it (every field but the bulky ones), so that the dashboard's
     row is not read again; without it the row is read here (one query).
     """
-    seq = next_seq(call_id)
-    envelope = {
-        "type": CALL_EVENT,
-        "call_id": call_id,
-        "seq": seq,
-        "event": {"type": event_type, "at": timezone.now().isoformat(), **fields},
-    }
-    check_event(envelope)
-    CallEvent.objects.create(call_id=call_id, seq=seq, type=event_type, event=envelope["event"])
-    transaction.on_commit(lambda: send_to_group(call_events_group(call_id), envelope))
-    if event_type in DASHBOARD_CHANGES:
-        if row is None:
-            row = dashboard_call(call_id)
-        row.last_seq = seq
-        change = {"type": DASHBOARD_CALL, "call_id": call_id, "seq": seq, "change": event_type,
-                  "call": row.dashboard_row()}
-        transaction.on_commit(lambda: send_to_group(DASHBOARD_GROUP, change))
-    return seq
+    return publish_events(call_id, [(event_type, fields)], row=row)[0]
+
+
+def publish_events(call_id: int, events: list[tuple[str, dict[str, Any]]], row: Call | None = None) -> list[int]:
+    """`publish_event` for several events of one write, in order: one sequence increment and one
+    insert into the log for all of them."""
+    last = next_seq(call_id, len(events))
+    now = timezone.now().isoformat()
+    envelopes = []
+    for seq, (event_type, fields) in enumerate(events, start=last - len(events) + 1):
+        envelope = {"type": CALL_EVENT, "call_id": call_id, "seq": seq,
+                    "event": {"type": event_type, "at": now, **fields}}
+        check_event(envelope)
+        envelopes.append(envelope)
+    if len(envelopes) == 1:
+        only = envelopes[0]
+        CallEvent.objects.create(call_id=call_id, seq=only["seq"], type=only["event"]["type"], event=only["event"])
+    else:
+        CallEvent.objects.bulk_create([CallEvent(call_id=call_id, seq=e["seq"], type=e["event"]["type"],
+                                                 event=e["event"]) for e in envelopes])
+    group = call_events_group(call_id)
+    for envelope in envelopes:
+        transaction.on_commit(lambda envelope=envelope: send_to_group(group, envelope))  # type: ignore[misc]
+        event_type, seq = envelope["event"]["type"], envelope["seq"]
+        if event_type in DASHBOARD_CHANGES:
+            if row is None:
+                row = dashboard_call(call_id)
+            row.last_seq = seq
+            change = {"type": DASHBOARD_CALL, "call_id": call_id, "seq": seq, "change": event_type,
+                      "call": row.dashboard_row()}
+            transaction.on_commit(lambda change=change: send_to_group(DASHBOARD_GROUP, change))  # type: ignore[misc]
+    return [e["seq"] for e in envelopes]
 
 
 def dashboard_call(call_id: int) -> Call:
@@ -89,19 +103,19 @@ def waiting_approvals() -> Any:
 CALL_BULKY_FIELDS = ("spec", "latency_samples_ms")
 
 
-def next_seq(call_id: int) -> int:
-    """Increment the call's event sequence and return it: one statement where the database can
-    return the updated value (PostgreSQL, SQLite 3.35+), two otherwise."""
+def next_seq(call_id: int, count: int = 1) -> int:
+    """Add ``count`` to the call's event sequence and return the last number: one statement where
+    the database can return the updated value (PostgreSQL, SQLite 3.35+), two otherwise."""
     if connection.vendor in ("postgresql", "sqlite"):
         table = connection.ops.quote_name(Call._meta.db_table)
         with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq",
-                           [call_id])
+            cursor.execute(f"UPDATE {table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",
+                           [count, call_id])
             row = cursor.fetchone()
         if row is None:
             raise Call.DoesNotExist(f"no call {call_id}")
         return int(row[0])
-    Call.objects.filter(pk=call_id).update(last_seq=F("last_seq") + 1)
+    Call.objects.filter(pk=call_id).update(last_seq=F("last_seq") + count)
     return Call.objects.filter(pk=call_id).values_list("last_seq", flat=True).get()
 
 

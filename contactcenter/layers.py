@@ -40,8 +40,16 @@ class ResilientRedisChannelLayer(RedisChannelLayer):  # type: ignore[misc]
         self.resumed_listeners.discard(channel)
 
     async def group_add(self, group: str, channel: str) -> None:
+        """channels_redis's add (the channel in the group's sorted set, the set's expiry renewed)
+        in one round trip instead of two: every call and dashboard socket joins a group."""
         self.memberships.setdefault(channel, set()).add(group)
-        await super().group_add(group, channel)
+        assert self.require_valid_group_name(group), "Group name not valid"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        key = self._group_key(group)
+        pipe = self.connection(self.consistent_hash(group)).pipeline(transaction=False)
+        pipe.zadd(key, {channel: time.time()})
+        pipe.expire(key, self.group_expiry)
+        await pipe.execute()
 
     async def group_discard(self, group: str, channel: str) -> None:
         groups = self.memberships.get(channel)

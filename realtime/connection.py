@@ -99,6 +99,17 @@ class ServerEvent:
         return self._conn.parse_event(json.dumps(self.payload))
 
 
+@functools.lru_cache(maxsize=32)
+def websocket_proxy(base_url: str) -> str | None:
+    """The proxy the WebSocket to ``base_url`` goes through, as `websockets` finds it in the
+    environment (None: direct). Looked up once per process and endpoint: `websockets` would
+    read the whole environment twice on every connect (a call's set-up)."""
+    from websockets.uri import get_proxy, parse_uri
+
+    scheme, _, rest = base_url.partition("://")
+    return get_proxy(parse_uri(f"{'wss' if scheme == 'https' else 'ws'}://{rest}"))
+
+
 class RealtimeConnection:
     def __init__(
         self,
@@ -129,10 +140,13 @@ class RealtimeConnection:
         return self._client
 
     async def open(self) -> None:
+        options: Any = {"proxy": websocket_proxy(str(self._client.base_url))}
         if self.call_id:  # a sideband connection to a call the provider carries: no model
-            manager = self._client.realtime.connect(call_id=self.call_id, extra_query=self.query)
+            manager = self._client.realtime.connect(call_id=self.call_id, extra_query=self.query,
+                                                    websocket_connection_options=options)
         else:
-            manager = self._client.realtime.connect(model=self.model, extra_query=self.query)
+            manager = self._client.realtime.connect(model=self.model, extra_query=self.query,
+                                                    websocket_connection_options=options)
         self._conn = await asyncio.wait_for(manager.enter(), self.connect_timeout_s)
         self.closed = False
 

@@ -41,7 +41,7 @@ from calls.actions.people import (
 )
 from calls.actions.retention import REMOVED, do_remove_words, redact_arguments
 from calls.actions.sessions import do_close_session, do_open_session
-from calls.actions.summaries import NO_CONVERSATION, do_claim_summary, do_record_summary, record_no_conversation
+from calls.actions.summaries import NO_CONVERSATION, do_claim_summary, do_record_summary
 from calls.actions.supervisors import SupervisorActionRefused, do_listen, do_stop_listening, do_supervisor_action
 from calls.actions.turns import (
     do_mark_handoff_applied,
@@ -104,7 +104,6 @@ __all__ = [
     "escalation_webhook_url",
     "live_calls_without_heartbeat",
     "open_take_over",
-    "record_no_conversation",
     "redact_arguments",
     "send_to_call",
     "waiting_entries",

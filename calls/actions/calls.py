@@ -10,13 +10,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calls import publish
-from calls.actions.summaries import record_no_conversation
+from calls.actions.summaries import write_no_conversation
 from calls.models import (
     Call,
     SessionSegment,
     TranscriptItem,
 )
-from calls.publish import CALL_BULKY_FIELDS, publish_event
+from calls.publish import CALL_BULKY_FIELDS, publish_event, publish_events
 
 logger = logging.getLogger(__name__)
 
@@ -119,16 +119,17 @@ def do_end_call(call_id: int, reason: str) -> bool:
             ended_at=now, end_reason=reason[:64]
         )
         call = Call.objects.defer(*CALL_BULKY_FIELDS).get(pk=call_id)
-        publish_event(call_id, "call_ended", {
+        events: list[tuple[str, dict[str, Any]]] = [("call_ended", {
             "reason": call.end_reason, "cost": str(call.cost),
             "duration_ms": int((now - call.started_at).total_seconds() * 1000),
-        }, row=call)
+        })]
         # Nothing was said: the post-call summary is known now, with no model to ask and no task
         # to queue (most short and refused calls). Otherwise the Celery worker writes it.
         if TranscriptItem.objects.filter(call_id=call_id).exists():
             transaction.on_commit(lambda: publish.enqueue("calls.tasks.summarize_call", call_id))
         else:
-            record_no_conversation(call_id)
+            events.append(("summary", write_no_conversation(call_id)))
+        publish_events(call_id, events, row=call)
     return True
 
 

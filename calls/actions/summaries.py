@@ -34,18 +34,13 @@ def do_record_summary(call_id: int, *, kind: str, text: str, disposition: str = 
     return summary
 
 
-
 #: The post-call summary of a call in which nobody said anything.
 NO_CONVERSATION = "The caller said nothing."
 
 
-def record_no_conversation(call_id: int) -> Summary:
-    """The post-call summary of an ended call without a word in its transcript, written without
-    asking a model. Inside the transaction that ends the call (or the summary task's claim), so it
-    is written once."""
-    with transaction.atomic(savepoint=False):
-        summary = Summary.objects.create(call_id=call_id, kind=Summary.Kind.POST_CALL, text=NO_CONVERSATION,
-                                         disposition="no_conversation")
-        publish_event(call_id, "summary", {"kind": Summary.Kind.POST_CALL, "text": NO_CONVERSATION,
-                                           "disposition": "no_conversation"})
-    return summary
+def write_no_conversation(call_id: int) -> dict[str, str]:
+    """Write the no-words post-call summary (inside the caller's transaction, which ends the call:
+    so it is written once); the fields of its `summary` event, for the caller to publish."""
+    Summary.objects.create(call_id=call_id, kind=Summary.Kind.POST_CALL, text=NO_CONVERSATION,
+                           disposition="no_conversation")
+    return {"kind": Summary.Kind.POST_CALL, "text": NO_CONVERSATION, "disposition": "no_conversation"}
