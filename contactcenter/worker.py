@@ -112,6 +112,9 @@ def serve_uvicorn(args: argparse.Namespace) -> None:
             ended = await LIVE.drain("server_shutdown", timeout_s=args.drain_seconds)
             logger.info("worker %s: drained, %d live calls ended", os.getpid(), ended)
             await super().shutdown(sockets)
+            # A drained worker exits 0 (as daphne's did): uvicorn would raise the signal again
+            # once it has shut down, and the process would die of it.
+            self._captured_signals.clear()
 
     level = "info" if args.verbosity >= 2 else "warning"
     config = uvicorn.Config(
