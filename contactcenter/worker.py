@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="how long SIGTERM waits for live calls to end and write their records")
     parser.add_argument("--server", choices=("uvicorn", "daphne"), default=os.environ.get("RUN_SERVER", "uvicorn"),
                         help="the ASGI server (default: RUN_SERVER, else uvicorn)")
+    parser.add_argument("--proxy-headers", action="store_true",
+                        help="behind a reverse proxy on this host: the client address from X-Forwarded-For")
     parser.add_argument("--verbosity", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -121,7 +123,7 @@ def serve_uvicorn(args: argparse.Namespace) -> None:
         application, loop="uvloop", http="httptools", ws="websockets-sansio", lifespan="off",
         ws_ping_interval=PING_INTERVAL_S, ws_ping_timeout=PING_TIMEOUT_S, ws_max_size=MAX_MESSAGE_BYTES,
         ws_per_message_deflate=False, timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=int(CLOSE_TIMEOUT_S),
-        proxy_headers=False, server_header=False, headers=[("server", "contactcenter")],
+        proxy_headers=args.proxy_headers, forwarded_allow_ips="127.0.0.1", server_header=False, headers=[("server", "contactcenter")],
         access_log=args.verbosity >= 2, log_level=level, log_config=None)
     DrainingServer(config).run(sockets=[sock])
 
@@ -162,6 +164,9 @@ def serve_daphne(args: argparse.Namespace) -> None:
             await super().kill_all_applications().asFuture(asyncio.get_running_loop())
 
     DrainingServer(application, endpoints=[endpoint], signal_handlers=True, verbosity=args.verbosity,
+                   proxy_forwarded_address_header="X-Forwarded-For" if args.proxy_headers else None,
+                   proxy_forwarded_port_header="X-Forwarded-Port" if args.proxy_headers else None,
+                   proxy_forwarded_proto_header="X-Forwarded-Proto" if args.proxy_headers else None,
                    server_name="contactcenter", ping_interval=PING_INTERVAL_S, ping_timeout=PING_TIMEOUT_S,
                    websocket_max_message_size=MAX_MESSAGE_BYTES,
                    application_close_timeout=CLOSE_TIMEOUT_S).run()
