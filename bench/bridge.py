@@ -1,8 +1,9 @@
 """Phone calls at scale through the whole platform, against a minimal forwarder as the baseline.
 
-``python -m bench.bridge`` starts the platform as ``make run`` does (``--workers`` daphne workers
-on one listening socket opened here, ``contactcenter.worker --fd``; a Celery worker; Redis from
-REDIS_URL; SQLite in a temporary directory unless ``--database`` names a PostgreSQL URL), a local
+``python -m bench.bridge`` starts the platform as ``make run`` does (``--workers`` workers on one
+listening socket opened here, ``contactcenter.worker --fd``; ``--server uvicorn,daphne`` starts one
+such set per server, sharing one Celery worker, and runs each level on each in turn; a Celery
+worker; Redis from REDIS_URL; SQLite in a temporary directory unless ``--database`` names a PostgreSQL URL), a local
 upstream that speaks the Realtime protocol and timestamps every frame both ways (its own process),
 and a minimal forwarder (its own process: parse Twilio's JSON, wrap the payload as
 ``input_audio_buffer.append``, send it upstream; agent audio back as ``media`` + ``mark``; no
@@ -16,8 +17,10 @@ For each mode and level (concurrent calls) it reports, for the platform and the 
   ``churn``: calls of 1.5-3 s arriving and hanging up throughout the window.
 - frame latency p50/p95/p99/max caller->upstream (``up``) and upstream->caller (``down``), frames
   lost each way, CPU seconds per call-minute of delivered caller audio summed over every process of
-  the platform (daphne workers and the Celery worker; the forwarder's own process for the
-  baseline), webhook latency, and the upstream sessions still open 3 s after the last hang-up.
+  the platform (the workers and the Celery worker; the forwarder's own process for the
+  baseline), the same in the steady state alone (``steady``: from 2.5 s into the window, once every
+  call has started, to 0.5 s before the hang-ups; the frame path without set-up and teardown),
+  webhook latency, and the upstream sessions still open 3 s after the last hang-up.
 - Once: set-up plus teardown CPU per call (calls that connect, start and hang up).
 - ``--records N`` (default 100) calls of churn, then whether every call has its session segment,
   its usage and its post-call summary.
@@ -322,7 +325,7 @@ class BenchSetup:
 
 def prepare_bench(name: str, database: str, redis_use: str) -> BenchSetup:
     """What `bench.bridge` and `bench.listen` start from: a temp dir, the local upstream, a migrated
-    database with the demo loaded (SQLite in the temp dir unless ``database`` names one), the daphne
+    database with the demo loaded (SQLite in the temp dir unless ``database`` names one), the
     workers' environment, and Django set up in this process against the same database and Redis."""
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     redis_url = os.environ.get("REDIS_URL", "")
