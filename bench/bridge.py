@@ -514,6 +514,13 @@ async def run_level(mode: str, level: int, seconds: float, epoch: int, upstream:
         stats = upstream.ask("stats")
     await asyncio.sleep(3.0)
     left_open = upstream.ask("stats")["open"]
+    open_after = float("nan")  # when sessions were still open: the seconds until the last closed
+    if left_open:
+        waited = 3.0
+        while waited < 60.0 and upstream.ask("stats")["open"]:
+            await asyncio.sleep(1.0)
+            waited += 1.0
+        open_after = waited if not upstream.ask("stats")["open"] else float("inf")
     call_minutes = stats["up_frames"] * FRAME_S / 60.0
     steady_minutes = (steady1[1] - steady0[1]) * FRAME_S / 60.0
     up = stats["up"]
@@ -528,7 +535,7 @@ async def run_level(mode: str, level: int, seconds: float, epoch: int, upstream:
         "cpu_cores": (cpu1 - cpu0) / (t1 - t0),
         "steady_cpu_per_call_min": (steady1[0] - steady0[0]) / steady_minutes if steady_minutes else float("nan"),
         "webhook_p50": pct(tally.webhook_ms, 0.5), "webhook_p99": pct(tally.webhook_ms, 0.99),
-        "left_open": left_open,
+        "left_open": left_open, "open_cleared_s": open_after,
     }
 
 
@@ -675,7 +682,8 @@ def main() -> None:
                           + f"{fmt(r['cpu_per_call_min'])}".ljust(16)
                           + f"{fmt(r['steady_cpu_per_call_min'])}".ljust(8) + f"{fmt(r['cpu_cores'])}".ljust(7)
                           + f"{fmt(r['webhook_p50'])}/{fmt(r['webhook_p99'])}".ljust(20)
-                          + f"{r['left_open']}" + (f"  ({r['failed']} failed)" if r["failed"] else ""),
+                          + f"{r['left_open']}" + (f" (0 after {fmt(r['open_cleared_s'])} s)" if r["left_open"] else "")
+                          + (f"  ({r['failed']} failed)" if r["failed"] else ""),
                           flush=True)
         if args.records:
             last = Call.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
