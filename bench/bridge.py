@@ -662,7 +662,7 @@ def main() -> None:
                 f"ws://127.0.0.1:{forwarder_port}/", None, [forwarder.pid or 0], args.setup_calls, epoch, upstream))
             epoch += 1
         print(f"set-up + teardown CPU per call: platform {results['setup_cpu_ms']:.1f} ms"
-              f" (daphne workers {results['setup_cpu_ms_workers']:.1f} ms, Celery {results['setup_cpu_ms_celery']:.1f} ms;"
+              f" (workers {results['setup_cpu_ms_workers']:.1f} ms, Celery {results['setup_cpu_ms_celery']:.1f} ms;"
               f" idle before: {results['idle_cpu_ms_per_s']:.1f} ms/s)"
               + (f", forwarder {results['fwd_setup_cpu_ms']:.1f} ms" if forwarder is not None else ""), flush=True)
         for name in servers[1:]:
