@@ -194,7 +194,20 @@ def rtf(pairs: list[tuple[float, float]]) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    engine = OfflineEngine(OfflineSettings(workers=args.workers, max_sessions=64, speculate=True))
+    engine = OfflineEngine(
+        OfflineSettings(
+            workers=args.workers,
+            stt_workers=args.stt_workers,
+            stt_threads=args.stt_threads,
+            tts_cache_seconds=args.tts_cache_s,
+            max_sessions=64,
+            speculate=not args.no_speculate,
+        )
+    )
+    print(
+        f"engine: {args.workers} synthesis workers, {args.stt_workers} recognition workers x {args.stt_threads} threads, "
+        f"sentence cache {args.tts_cache_s:.0f} s, early transcription {'off' if args.no_speculate else 'on'}"
+    )
     print(f"loading models: {engine.load():.1f} s")
     speech = []
     for text in UTTERANCES:
@@ -276,7 +289,12 @@ if __name__ == "__main__":
     parser.add_argument("--max-level", type=int, default=None, help="the same as --levels 1-N")
     parser.add_argument("--keep-going", action="store_true", help="run every level, not only until p95 passes 1 s")
     parser.add_argument("--budget-s", type=float, default=300.0, help="no new level after this many seconds")
-    parser.add_argument("--workers", type=int, default=2)
+    defaults = OfflineSettings()
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="synthesis and policy threads")
+    parser.add_argument("--stt-workers", type=int, default=defaults.stt_workers, help="recognitions at once")
+    parser.add_argument("--stt-threads", type=int, choices=(1, 2), default=defaults.stt_threads, help="threads per recognition")
+    parser.add_argument("--tts-cache-s", type=float, default=defaults.tts_cache_seconds, help="seconds of synthesised audio kept (0: no cache)")
+    parser.add_argument("--no-speculate", action="store_true", help="no early transcription during pauses")
     parsed = parser.parse_args()
     if parsed.max_level is not None:
         parsed.levels = f"1-{parsed.max_level}"

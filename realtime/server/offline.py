@@ -17,15 +17,23 @@ default engine this is) builds a `RealtimeServer` whose pluggable parts are adap
 - `PiperSynthesizer` — piper, streamed sentence by sentence in the session's output format (the
   next sentence is synthesised while the previous one is being sent).
 
-CPU work never runs on the event loop: recognition, synthesis and the policy run on a bounded
-thread pool (``workers``), the VAD on its own single thread (it is cheap and must not queue behind
-a transcription). Models are loaded once per process and shared by all sessions
-(`realtime.offline.get_recognizer` / `get_synthesizer`, the shared Silero session). Past
-``max_sessions`` live sessions a new one gets an ``error`` (code ``engine_at_capacity``) and is
-closed with 1013 (try again later) instead of every call slowing down.
+CPU work never runs on the event loop: recognition runs on a pool of its own (``stt_workers``
+threads and as many CTranslate2 replicas), synthesis and the policy on another (``workers``), the
+VAD on its own single thread (it is cheap and must not queue behind a transcription). The pools
+(`realtime.server.pool`) take the most urgent job first: what a caller who stopped speaking waits
+for, then the rest of an answer being spoken, then early work done during a pause (which the end
+of the turn promotes); early recognitions never hold every recognition worker. Synthesised
+sentences are cached (bounded), so the lines an agent repeats cost nothing the second time.
+Models are loaded once per process and shared by all sessions (`realtime.offline.get_recognizer`
+/ `get_synthesizer`, the shared Silero session). Past ``max_sessions`` live sessions a new one
+gets an ``error`` (code ``engine_at_capacity``) and is closed with 1013 (try again later) instead
+of every call slowing down.
 
 Settings (environment, or the CLI flags of ``python -m realtime.server``):
-``REALTIME_OFFLINE_WORKERS`` (default 2), ``REALTIME_OFFLINE_MAX_SESSIONS`` (default 2, what 2 cores carry with p95 under 1 s),
+``REALTIME_OFFLINE_WORKERS`` (default 2), ``REALTIME_OFFLINE_STT_WORKERS`` (default 2),
+``REALTIME_OFFLINE_STT_THREADS`` (threads per recognition, 1 or 2, default 2),
+``REALTIME_OFFLINE_TTS_CACHE_S`` (seconds of synthesised audio kept, default 300; 0: none),
+``REALTIME_OFFLINE_MAX_SESSIONS`` (default 2, what 2 cores carry with p95 under 1 s, see the README),
 ``REALTIME_OFFLINE_STT_MODEL`` (default: the bundled tiny.en), ``REALTIME_OFFLINE_SPECULATE``
 (default 1: transcribe during pauses).
 """
@@ -292,10 +300,12 @@ class OfflineTranscriber:
     """faster-whisper over committed audio (any Realtime input format)."""
 
     speculative = True
-    """Deterministic (greedy, temperature 0): the session may transcribe during pauses."""
+    """Deterministic (greedy, temperature 0): the session may transcribe during pauses (unless the
+    engine's ``speculate`` setting is off)."""
 
     def __init__(self, engine: OfflineEngine) -> None:
         self.engine = engine
+        self.speculative = engine.settings.speculate
         self.seconds: list[tuple[float, float]] = []
         """(audio seconds, wall seconds) per transcription, for the real-time factor."""
         self.last_prompt = ""
