@@ -4,7 +4,7 @@ On two cores the engine's work competes: a caller who has stopped speaking waits
 recognition, the first sentence of an answer and the policy (``URGENT``); an answer already being
 spoken needs its next sentence before the current one has played (``FOLLOWING``: seconds of
 slack); and work done early, while a caller pauses and may go on speaking, may be thrown away
-(``EARLY``). A plain FIFO pool lets early work delay a caller who is waiting. Here each job carries
+(``EARLY``; ``DROPPED`` once the caller went on speaking). A plain FIFO pool lets early work delay a caller who is waiting. Here each job carries
 an `Urgency`, read when a worker picks its next job (lowest level first, then oldest), so early
 work becomes urgent once the turn it was made for has ended (`Urgency.promote`), even while it
 waits. A job cancelled before it starts never runs (a caller resumed speaking).
@@ -28,6 +28,8 @@ T = TypeVar("T")
 URGENT = 0
 FOLLOWING = 1
 EARLY = 2
+DROPPED = 3
+"""Early work nobody waits for any more (the caller went on speaking): it runs last if at all."""
 
 
 class Urgency:
@@ -47,6 +49,11 @@ class Urgency:
     def promote(self) -> None:
         """The work is now awaited by a caller."""
         self.level = URGENT
+
+    def drop(self) -> None:
+        """Nobody waits for the work any more (one already running cannot be stopped, but it no
+        longer counts as early work holding a worker)."""
+        self.level = DROPPED
 
     def also(self, other: Urgency | int) -> None:
         """Be at least as urgent as ``other`` from now on."""
@@ -94,7 +101,7 @@ class PriorityPool(Executor):
             raise ValueError(f"early_limit must be at least 1 (or None), not {early_limit}")
         self.workers = workers
         self.early_limit = early_limit
-        self._running_early = 0
+        self._running: list[_Job] = []
         self._cond = threading.Condition()
         self._jobs: list[_Job] = []
         self._seq = itertools.count()
@@ -124,41 +131,40 @@ class PriorityPool(Executor):
         with self._cond:
             return sum(1 for job in self._jobs if not job.future.cancelled())
 
-    def _next(self) -> tuple[_Job, bool] | None:
+    def _next(self) -> _Job | None:
         with self._cond:
             while True:
                 self._jobs = [job for job in self._jobs if not job.future.cancelled()]
-                early_full = self.early_limit is not None and self._running_early >= self.early_limit
+                # early work running now (promoted or dropped work no longer counts)
+                early_running = sum(1 for j in self._running if j.urgency.current() == EARLY)
+                early_full = self.early_limit is not None and early_running >= self.early_limit
                 ready = [j for j in self._jobs if not (early_full and j.urgency.current() >= EARLY)]
                 if ready:
                     job = min(ready, key=lambda j: (j.urgency.current(), j.seq))
                     self._jobs.remove(job)
-                    early = job.urgency.current() >= EARLY
-                    self._running_early += early
-                    return job, early
+                    self._running.append(job)
+                    return job
                 if self._closed:
                     return None
-                # early jobs held back: look again when one ends, or soon (a promotion is not announced)
+                # early jobs held back: look again when a job ends, or soon (a promotion or a drop
+                # is not announced)
                 self._cond.wait(0.02 if self._jobs else None)
 
     def _work(self) -> None:
-        while (picked := self._next()) is not None:
-            job, early = picked
+        while (job := self._next()) is not None:
             try:
-                if not job.future.set_running_or_notify_cancel():
-                    continue
-                try:
-                    result = job.fn(*job.args)
-                except Exception as exc:  # noqa: BLE001 - handed to whoever awaits the job
-                    job.future.set_exception(exc)
-                else:
-                    job.future.set_result(result)
+                if job.future.set_running_or_notify_cancel():
+                    try:
+                        result = job.fn(*job.args)
+                    except Exception as exc:  # noqa: BLE001 - handed to whoever awaits the job
+                        job.future.set_exception(exc)
+                    else:
+                        job.future.set_result(result)
             finally:
-                if early:
-                    with self._cond:
-                        self._running_early -= 1
-                        self._cond.notify()
-            del job, picked
+                with self._cond:
+                    self._running.remove(job)
+                    self._cond.notify()
+            del job
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._cond:

@@ -622,6 +622,7 @@ class RealtimeSession:
         started in a worker yet, it never will)."""
         if self._speculation is not None and not self._speculation.done():
             self._speculation.cancel()
+            self._speculation_urgency.drop()  # work of it already running no longer counts as early
         self._speculation = None
 
     def _speculate(self, at_ms: int) -> None:

@@ -9,7 +9,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from realtime.server.pool import EARLY, FOLLOWING, URGENT, WORK_URGENCY, PriorityPool, Urgency, as_urgency
+from realtime.server.pool import DROPPED, EARLY, FOLLOWING, URGENT, WORK_URGENCY, PriorityPool, Urgency, as_urgency
 
 
 def _blocker(pool: PriorityPool) -> tuple[threading.Event, Future[None]]:
@@ -171,3 +171,30 @@ def test_bad_input_and_shutdown() -> None:
         pool.submit(lambda: None)
     pool.shutdown(wait=True)
     assert not any(t.is_alive() for t in pool._threads)
+
+
+def test_dropped_early_work_no_longer_holds_back_new_early_work() -> None:
+    pool = PriorityPool(2, "test", early_limit=1)
+    try:
+        release = threading.Event()
+        started = threading.Event()
+
+        def early_hold() -> None:
+            started.set()
+            release.wait(10)
+
+        first = Urgency(EARLY)
+        pool.submit_at(first, early_hold)
+        assert started.wait(5)
+        second = pool.submit_at(EARLY, lambda: "the caller's new pause")
+        time.sleep(0.1)
+        assert not second.done()
+        first.drop()  # the caller went on speaking: the first early work is for nothing
+        assert second.result(5) == "the caller's new pause"
+        waiting_dropped = pool.submit_at(Urgency(DROPPED), lambda: "dropped")
+        urgent = pool.submit_at(URGENT, lambda: "urgent")
+        assert urgent.result(5) == "urgent"
+        release.set()
+        assert waiting_dropped.result(5) == "dropped"
+    finally:
+        pool.shutdown()
