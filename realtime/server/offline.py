@@ -487,6 +487,8 @@ class PiperSynthesizer:
     def prefetch(self, text: str) -> None:
         """Start synthesising the first piece of ``text`` (at the task's urgency: early work during
         a pause), so that the `stream` of it finds it made."""
+        if self.cache_seconds <= 0 or not getattr(self.engine.synthesizer, "deterministic", False):
+            return  # nothing would keep it for the stream
         pieces = self.pieces(text)
         if pieces:
             self.sentence(pieces[0][0])
