@@ -33,7 +33,7 @@ Settings (environment, or the CLI flags of ``python -m realtime.server``):
 ``REALTIME_OFFLINE_WORKERS`` (default 2), ``REALTIME_OFFLINE_STT_WORKERS`` (default 2),
 ``REALTIME_OFFLINE_STT_THREADS`` (threads per recognition, 1 or 2, default 2),
 ``REALTIME_OFFLINE_TTS_CACHE_S`` (seconds of synthesised audio kept, default 300; 0: none),
-``REALTIME_OFFLINE_MAX_SESSIONS`` (default 2, what 2 cores carry with p95 under 1 s, see the README),
+``REALTIME_OFFLINE_MAX_SESSIONS`` (default 2; the README says what has been measured),
 ``REALTIME_OFFLINE_STT_MODEL`` (default: the bundled tiny.en), ``REALTIME_OFFLINE_SPECULATE``
 (default 1: transcribe during pauses).
 """
