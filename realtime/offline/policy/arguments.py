@@ -461,14 +461,29 @@ _CHANGES = re.compile(
 )
 
 
+_READS = re.compile(
+    r"^(get|check|list|track|look|lookup|find|search|show|describe|verify|authenticate|identify|"
+    r"tell|give|read|fetch|query|see|view|confirm_identity|explain|answer|compare|estimate|quote|"
+    r"calculate|count|is|are|has|have|does|do|can|when|where|what|which|who|how)\b",
+    re.IGNORECASE,
+)
+"""A tool whose name or description starts with one of these only reads or tells."""
+
+
 def changes_data(tool: _Tool) -> bool:
     """Whether a tool changes something: its name or its description starts with such a verb
-    (create, place, book, cancel, block, start, update, delete...). Handoffs and escalations are
-    not counted: they move the call, not the caller's data."""
+    (create, place, book, cancel, block, start, update, delete...). A tool that neither says it
+    changes something nor that it only reads (get, check, list, find, verify, tell...) is taken
+    to change something ("extend_permit", "top_up_card"): when unsure, a value is read back
+    rather than acted on. Handoffs and escalations are not counted: they move the call, not the
+    caller's data."""
     if tool.is_transfer or tool.is_escalation or _END_CALL.match(tool.name):
         return False
     first = tool.name.replace("-", "_").split("_")[0]
-    return bool(_CHANGES.match(first + " ")) or bool(_CHANGES.match(tool.description.strip() + " "))
+    description = tool.description.strip()
+    if _CHANGES.match(first + " ") or _CHANGES.match(description + " "):
+        return True
+    return not (_READS.match(first + " ") or _READS.match(description + " "))
 
 
 _LEAD_IN = re.compile(
