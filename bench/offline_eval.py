@@ -19,8 +19,8 @@ expected arguments. Turns are the caller's turns until success.
 
 By voice each caller turn is synthesised (piper, and espeak-ng in several voices and speeds),
 made phone-band (8 kHz mu-law) with added noise, decoded, and recognised by the engine's recogniser
-with the prompt the engine builds from the agent's pending question; the policy sees the
-transcript. Voices rotate over the phrasings, so each phrasing is heard in one voice.
+with the prompt and the answer check the engine builds from the agent's pending question; the
+policy sees the transcript. Voices rotate over the phrasings, so each phrasing is heard in one voice.
 
 The last line: ``RESULT <set>_text_success=... <set>_text_wrong_calls=... <set>_text_turns=...
 <set>_voice_success=... ...``.
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from realtime import audio
-from realtime.offline.hints import recognition_prompt
+from realtime.offline.hints import answer_check, recognition_prompt
 from realtime.offline.policy import DialoguePolicy
 from realtime.offline.policy.arguments import find_dates
 
@@ -278,7 +278,9 @@ def evaluate(cases: list[Case], mode: str, verbose: bool) -> dict[str, float]:
 
         def hear(text: str, items: list[dict[str, Any]], case: Case | None = None) -> str:
             samples = voices.phone_band(text, state["voice"])
-            return str(recognizer.transcribe(samples, prompt=recognition_prompt(current.instructions, current.tools, items)).text)
+            prompt = recognition_prompt(current.instructions, current.tools, items)
+            accept = answer_check(current.instructions, current.tools, items)
+            return str(recognizer.transcribe(samples, prompt=prompt, accept=accept).text)
 
     outcomes = []
     for index, current in enumerate(cases):

@@ -19,9 +19,11 @@ caller or a test said), chosen so they are not plausible answers: "987-654-3210"
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from realtime.offline.policy import _content_text, asked_parameters
+from realtime.offline.policy.arguments import _extract_typed, _valid, match_bool, plausible_phone
 
 DEFAULT_PROMPT = "The caller said the numbers as digits: 987-654-3210."
 """Style only: spoken digits come back as grouped digits rather than words or thousands."""
@@ -107,6 +109,9 @@ def recognition_prompt(instructions: str, tools: list[dict[str, Any]] | None, it
     question = _last_question(items)
     if not question:
         return DEFAULT_PROMPT
+    last = re.split(r"(?<=[.!?])\s+", question)[-1]
+    if _YES_NO.match(last) and last.rstrip().endswith("?") and " or " not in last:
+        return f"{question} Yes. No."  # a read-back names details, but only a yes or a no answers it
     samples = []
     for kind, schema in asked_parameters(tools, question):
         sample = _sample(kind, schema)
@@ -129,3 +134,47 @@ def prompt_for(context: Any) -> str:
         )
     except (TypeError, ValueError, AttributeError, KeyError, re.error):  # a hint must never cost a transcript
         return DEFAULT_PROMPT
+
+
+_YES_NO = re.compile(r"^(shall i|should i|is that (right|correct)|do you want me to|can i go ahead|would you like me to)\b", re.IGNORECASE)
+"""A question answered with a yes or a no (a read-back, a confirmation)."""
+_TYPED = ("enum", "date", "phone", "pattern", "number", "bool")
+
+
+def _fits(kind: str, schema: dict[str, Any], text: str) -> bool:
+    """Whether ``text`` holds a value of this parameter, as the dialogue policy reads it."""
+    value = _extract_typed(kind, "", schema, text)
+    if value is None or not _valid(schema, value):
+        return False
+    return plausible_phone(value) if kind == "phone" else True
+
+
+def answer_check(instructions: str, tools: list[dict[str, Any]] | None, items: list[dict[str, Any]]) -> Callable[[str], bool] | None:
+    """What an answer to the pending question looks like, as a test of a transcript, or None
+    when any words may answer it: a yes/no question wants a clear yes or no; a question for
+    typed details (dates, digits of a pattern, phone numbers, options, numbers) wants a value
+    of each. Built from the question and the tools' schemas alone."""
+    question = _last_question(items)
+    if not question:
+        return None
+    last = re.split(r"(?<=[.!?])\s+", question)[-1]
+    if _YES_NO.match(last) and last.rstrip().endswith("?") and " or " not in last:
+        return lambda text: match_bool(text) is not None
+    asked = [(kind, schema) for kind, schema in asked_parameters(tools, question) if kind in _TYPED]
+    if not asked:
+        return None
+    return lambda text: all(_fits(kind, schema, text) for kind, schema in asked)
+
+
+def check_for(context: Any) -> Callable[[str], bool] | None:
+    """:func:`answer_check` for a transcription whose conversation is ``context`` (None: none)."""
+    if context is None:
+        return None
+    try:
+        return answer_check(
+            str(getattr(context, "instructions", "") or ""),
+            list(getattr(context, "tools", None) or []),
+            list(getattr(context, "items", None) or []),
+        )
+    except (TypeError, ValueError, AttributeError, KeyError, re.error):  # a hint must never cost a transcript
+        return None
