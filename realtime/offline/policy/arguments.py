@@ -625,6 +625,11 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
     pattern = schema.get("pattern") if isinstance(schema.get("pattern"), str) else None
     if kind == "enum":
         values = list(schema["enum"])
+        if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            labelled = _labelled_number(name, schema, text)
+            if labelled in values:
+                return labelled
+            text = _DIGIT_BY_DIGIT.sub(" ", text)  # digits said one by one belong to an identifier
         return match_enum(values, text) or _enum_by_meaning(values, text) or enum_by_sound(values, text)
     if kind == "bool":
         return match_bool(text)
@@ -657,6 +662,9 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
                 return values[0]
         return None
     if kind == "number":
+        labelled = _labelled_number(name, schema, text)
+        if labelled is not None and _valid({k: schema[k] for k in ("minimum", "maximum") if k in schema}, labelled):
+            return labelled
         # digits said one by one ("7 2 0 1 8") are an identifier, not a count
         for written in find_numbers(_DIGIT_BY_DIGIT.sub(" ", text)):
             value = float(written.replace(",", ""))
@@ -665,6 +673,19 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
                 continue
             if _valid({k: schema[k] for k in ("minimum", "maximum") if k in schema}, number):
                 return number
+    return None
+
+
+def _labelled_number(name: str, schema: dict[str, Any], text: str) -> int | float | None:
+    """A number said with the unit its parameter counts ("6 months" for "how many months to
+    add", "2 boxes"): that one, whatever other digits the answer holds."""
+    label = set(tokens(f"{name.replace('_', ' ')} {schema.get('description', '')}"))
+    for m in re.finditer(r"(?<![\w.])(\d+(?:\.\d+)?)\s+([A-Za-z]+)", text):
+        if set(tokens(m.group(2))) & label:
+            value = float(m.group(1))
+            if schema.get("type") == "integer" and not value.is_integer():
+                continue
+            return int(value) if value.is_integer() else value
     return None
 
 

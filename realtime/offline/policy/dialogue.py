@@ -81,6 +81,8 @@ _CLEAR_YES = re.compile(
 """A yes that starts the answer: only such a yes confirms a read-back."""
 _READ_BACK = ("short", "date")
 """Kinds of value read back before a data-changing call: short free text, and dates."""
+_SAID_AGAIN = ("date", "pattern", "phone", "number", "enum", "email")
+"""Kinds of value asked again after a "no" to the read-back that held them."""
 _FALLBACK_LEADS = ("I'm sorry, I didn't catch that.", "Sorry, I'm not sure which", "Let's try it another way.", "Sorry, I still didn't follow.")
 _CONFIRM = re.compile(r"\bconfirm\b[^.]*\b(caller|customer|user|first)\b", re.IGNORECASE)
 
@@ -283,6 +285,7 @@ class DialoguePolicy:
                 return PolicyResponse(text=_join(preface, question))
             if answer is False and readback:
                 loose = [n for n in args if _param_kind(n, tool.properties[n]) in _READ_BACK]
+                loose = loose or [n for n in args if _param_kind(n, tool.properties[n]) in _SAID_AGAIN]
                 labels = _and_join([_label(n, tool.properties[n]) for n in loose])
                 return PolicyResponse(text=f"I'm sorry about that. Could you please tell me {labels} again?")
             if answer is False:
@@ -391,8 +394,8 @@ class DialoguePolicy:
     ) -> Any:
         fresh = self._fresh_after(st, tool)
         kind = _param_kind(name, schema)
-        if kind == "date" and changes_data(tool):
-            fresh = max(fresh, self._declined_at(st, tool))  # after a "no" to its read-back, a fresh date
+        if kind in _SAID_AGAIN and changes_data(tool):
+            fresh = max(fresh, self._declined_at(st, tool))  # after a "no" to its read-back, a fresh value
         others = self._answered_others(st, tool, name) if kind == "number" else set()
         window = [text for i, text in reversed(st.window) if i > fresh and i not in others]
         everything = [

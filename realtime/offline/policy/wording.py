@@ -72,7 +72,10 @@ _READBACK_LEAD = "Let me read that back:"
 
 def _readback(tool: _Tool, args: dict[str, Any]) -> str:
     """The read-back before a data-changing call with free text: every value, then the question."""
-    parts = [f"{_label(n, tool.properties[n])}: {_scalar(v)}" for n, v in args.items() if n in tool.properties]
+    parts = [
+        f"{_label(n, tool.properties[n])}: {_scalar(v).replace('_', ' ') if tool.properties[n].get('enum') else _scalar(v)}"
+        for n, v in args.items() if n in tool.properties
+    ]
     words = _ability(tool).split()
     if len(words) >= 2 and words[1] not in _PREPOSITIONS:
         words.insert(1, "the")
