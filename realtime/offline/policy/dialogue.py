@@ -32,8 +32,10 @@ from realtime.offline.policy.intent import (
     INFO_QUESTION,
     _is_small_talk,
     _State,
+    asks_for_information,
     best_tool,
     catch_all_tool,
+    only_lookup,
     tool_score,
 )
 from realtime.offline.policy.items import (
@@ -241,6 +243,8 @@ class DialoguePolicy:
                 tool = best_tool(st, texts, done)
             if tool is None and latest:
                 tool = catch_all_tool(st, latest, done=set())
+            if tool is None and asks_for_information(latest):
+                tool = only_lookup(st)
         elif mode == "chain":
             before = {p.name for d in done if (t := st.tool(d)) is not None for p in self._prerequisites(st, t)}
             tool = best_tool(st, texts, done | before, name_only=True)
