@@ -8,12 +8,18 @@ question asks for:
 - a date question: a date written "Month D, YYYY";
 - a phone or identifier question: digits, grouped as a phone number, or shaped by the
   parameter's ``pattern`` with its digits written one by one;
+- an open question (a greeting, "what would you like to do?"): the words of what the agent can
+  do, its tools' names and their options;
 - a question with fixed options (an enum): the options, spelled as words;
 - a number question: a number in digits.
 
 The sample values are fixed placeholders generated from the schema alone (never anything a
 caller or a test said), chosen so they are not plausible answers: "987-654-3210",
 "January 2, 2000". With no pending question the default prompt only sets the style for digits.
+
+:func:`answer_check` tells from the same question what an answer looks like (a clear yes or no
+to a read-back; a value of each typed detail asked for): when the recogniser's first transcript
+is not such an answer, it weighs its other hypotheses (`realtime.offline.stt`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 from realtime.offline.policy import _content_text, asked_parameters
 from realtime.offline.policy.arguments import _extract_typed, _valid, match_bool, plausible_phone
+from realtime.offline.policy.items import parse_tools
 
 DEFAULT_PROMPT = "The caller said the numbers as digits: 987-654-3210."
 """Style only: spoken digits come back as grouped digits rather than words or thousands."""
@@ -112,14 +119,48 @@ def recognition_prompt(instructions: str, tools: list[dict[str, Any]] | None, it
     last = re.split(r"(?<=[.!?])\s+", question)[-1]
     if _YES_NO.match(last) and last.rstrip().endswith("?") and " or " not in last:
         return f"{question} Yes. No."  # a read-back names details, but only a yes or a no answers it
+    asked = asked_parameters(tools, question)
+    if not asked:
+        # an open question ("How can I help you today?", "What would you like to do?"): the
+        # words of what the agent can do, so a request is heard in the scenario's terms
+        words = scenario_words(tools)
+        # (measured on the dev set's openings by espeak-ng voices: without the digits line they
+        # are heard better)
+        return f"{question} {words}." if words else f"{question} {DEFAULT_PROMPT}"
     samples = []
-    for kind, schema in asked_parameters(tools, question):
+    for kind, schema in asked:
         sample = _sample(kind, schema)
         if sample and sample not in samples:
             samples.append(sample)
     if not samples:
         return f"{question} {DEFAULT_PROMPT}"
     return f"{question} {'. '.join(samples)}."
+
+
+SCENARIO_WORDS = 40
+"""At most this many words of tool names and options in an open question's prompt."""
+
+
+def scenario_words(tools: list[dict[str, Any]] | None) -> str:
+    """What the agent can do, as words: its tools' names and their parameters' options
+    ("report broken bike, get ride history, brakes, flat tyre"), from the schema alone."""
+    phrases: list[str] = []
+    for tool in parse_tools(tools):
+        if tool.is_transfer or tool.is_escalation:
+            continue
+        phrases.append(tool.name.replace("_", " ").replace("-", " "))
+        for schema in tool.properties.values():
+            for value in schema.get("enum") or []:
+                if isinstance(value, str):
+                    phrases.append(value.replace("_", " ").replace("-", " "))
+    out: list[str] = []
+    count = 0
+    for phrase in dict.fromkeys(p.strip() for p in phrases if p.strip()):
+        count += len(phrase.split())
+        if count > SCENARIO_WORDS:
+            break
+        out.append(phrase)
+    return ", ".join(out)
 
 
 def prompt_for(context: Any) -> str:

@@ -156,19 +156,26 @@ def normalize_numbers(text: str) -> str:
 # --- dates -------------------------------------------------------------------------------------
 
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
-_YEAR = r"(\d{3}0,?\s+[1-9](?![\d:]|\s*(?:st|nd|rd|th|am|pm|a\.m|p\.m)\b)|(?:19|20)\s+\d{2}(?!\d)|\d{4}|\d{2})"
-"""A year, also as a recogniser splits a spoken one: "2020, 7" or "20 27" for "twenty twenty-seven"."""
+_YEAR = (
+    r"((?:19|20)(?:00|,000),?\s+(?:and\s+)?[1-9]\d(?:st|nd|rd|th)?(?![\d:])"
+    r"|\d{3}0,?\s+[1-9](?![\d:]|\s*(?:st|nd|rd|th|am|pm|a\.m|p\.m)\b)|(?:19|20)\s+\d{2}(?!\d)|\d{4}|\d{2})"
+)
+"""A year, also as a recogniser splits a spoken one: "2020, 7" or "20 27" for "twenty twenty-seven",
+"2000 and 26" or "2,000, 26" for "twenty twenty-six"."""
 _DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b"), "ymd"),
     (re.compile(rf"\b({_MONTH_RE})\.?\s+{_DAY},?\s+(?:of\s+)?{_YEAR}\b", re.IGNORECASE), "mdy_name"),
-    (re.compile(rf"\b{_DAY}\s+(?:of\s+)?({_MONTH_RE})\.?,?\s+{_YEAR}\b", re.IGNORECASE), "dmy_name"),
+    (re.compile(rf"\b{_DAY}\s+(?:(?:of|on|off)\s+)?({_MONTH_RE})\.?,?\s+{_YEAR}\b", re.IGNORECASE), "dmy_name"),
     (re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4}|\d{2})\b"), "mdy_num"),
     (re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{4})\b(?!-\d)"), "mdy_num"),  # "12-25-1979" as heard
 ]
 
 
 def _full_year(y: str) -> int:
+    y = re.sub(r"(?:st|nd|rd|th)$", "", y.replace(",000", "000"))
     parts = re.findall(r"\d+", y)
+    if len(parts) == 2 and len(parts[0]) == 4 and parts[0].endswith("00") and len(parts[1]) == 2:
+        return int(parts[0][:2] + parts[1])  # "2000 and 26": twenty twenty-six
     if len(parts) == 2:  # "2020, 7" -> 2027; "20 27" -> 2027
         y = parts[0][:3] + parts[1] if len(parts[0]) == 4 else parts[0] + parts[1]
     value = int(y)
