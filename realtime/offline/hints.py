@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from realtime.offline.policy import _content_text, asked_parameters
-from realtime.offline.policy.arguments import _extract_typed, _valid, match_bool, plausible_phone
+from realtime.offline.policy.arguments import _extract_typed, _valid, match_bool, normalize_numbers, plausible_phone
 from realtime.offline.policy.items import parse_tools
 
 DEFAULT_PROMPT = "The caller said the numbers as digits: 987-654-3210."
@@ -184,7 +184,7 @@ _TYPED = ("enum", "date", "phone", "pattern", "number", "bool")
 
 def _fits(kind: str, schema: dict[str, Any], text: str) -> bool:
     """Whether ``text`` holds a value of this parameter, as the dialogue policy reads it."""
-    value = _extract_typed(kind, "", schema, text)
+    value = _extract_typed(kind, "", schema, normalize_numbers(text))  # as the policy reads a turn
     if value is None or not _valid(schema, value):
         return False
     return plausible_phone(value) if kind == "phone" else True

@@ -269,7 +269,11 @@ class DialoguePolicy:
         else:
             tool = next((p for p in self._prerequisites(st, tool) if p.name not in done), tool)
         args, missing = self._fill(st, tool)
-        if missing and not tool.is_transfer:
+        declined = self._declined_at(st, tool) if changes_data(tool) else -1
+        last_call = max((i for i, t in enumerate(st.turns) if t.kind == "call"), default=-1)
+        if missing and not tool.is_transfer and declined <= last_call:
+            # (right after a "no" to its read-back, the values are asked again: another tool that
+            # takes the rejected value would only hand it back)
             provider = self._provider(st, tool, missing, done)
             if provider is not None:
                 tool = provider
@@ -589,7 +593,10 @@ class DialoguePolicy:
         # misheard, so it is read back too
         said = [t.text for t in st.turns if t.kind == "user"]
         outputs = {t.call_id: t.ok for t in st.turns if t.kind == "output"}
-        used = {v for t in st.turns if t.kind == "call" and outputs.get(t.call_id) for v in t.args.values()}
+        declined = self._declined_at(st, tool)
+        used = {
+            v for i, t in enumerate(st.turns) if t.kind == "call" and i > declined and outputs.get(t.call_id) for v in t.args.values()
+        }  # (a value the caller said no to is not made good by a call that took it before)
         for name, value in args.items():
             if value in used:
                 continue  # a value a successful call took already (a verified phone number)

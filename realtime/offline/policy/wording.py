@@ -171,7 +171,7 @@ def _named(label: str, name: str) -> str:
     words = label.split()
     if len(parts) < 2 or not words or words[-1].lower() != parts[-1]:
         return label
-    missing = [w for w in parts[:-1] if w not in {x.lower() for x in words}]
+    missing = [w for w in parts[:-1] if not any(x.lower().startswith(w) for x in words)]
     if not missing or len(missing) != len(parts) - 1:
         return label
     return " ".join([*words[:-1], *missing, words[-1]])
