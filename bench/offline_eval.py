@@ -143,10 +143,12 @@ def caller_reply(case: Case, agent: str, opened: int) -> str | None:
             free = _free_text(schema) and isinstance(want, str)
             if free and not _words(_number_words(want)) <= _words(_number_words(agent)):
                 return "No, that's not right."
-            # an identifier or number read back without the caller's digits is corrected
+            # an identifier or number read back without the caller's digits is corrected (and one
+            # with letters without its letters too: "AR2055" for "KR2055")
             if not free and isinstance(want, str) and re.sub(r"\D", "", want) and (schema.get("pattern") or schema.get("format") != "date"):
                 digits = re.sub(r"\D", "", _number_words(agent))
-                if re.sub(r"[^A-Za-z0-9]", "", want).upper() not in re.sub(r"[^A-Za-z0-9]", "", agent).upper() and re.sub(r"\D", "", want) not in digits:
+                whole = re.sub(r"[^A-Za-z0-9]", "", want).upper() in re.sub(r"[^A-Za-z0-9]", "", agent).upper()
+                if not whole and (re.search(r"[A-Za-z]", want) or re.sub(r"\D", "", want) not in digits):
                     return "No, that's not right."
             # a typed value read back as another option or number than the caller's is corrected
             if "read that back" in low and not free and _spoken_other(schema, want, agent):

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from realtime.offline.policy import _content_text, asked_parameters
+from realtime.offline.policy import DialoguePolicy, _content_text, asked_parameters
 from realtime.offline.policy.arguments import _extract_typed, _valid, match_bool, normalize_numbers, plausible_phone
 from realtime.offline.policy.items import parse_tools
 
@@ -194,14 +194,21 @@ def answer_check(instructions: str, tools: list[dict[str, Any]] | None, items: l
     """What an answer to the pending question looks like, as a test of a transcript, or None
     when any words may answer it: a yes/no question wants a clear yes or no; a question for
     typed details (dates, digits of a pattern, phone numbers, options, numbers) wants a value
-    of each. Built from the question and the tools' schemas alone."""
+    of each; an open question ("How can I help you?") words the dialogue policy understands
+    (it would not answer "I didn't catch that"). Built from the question, the tools' schemas and
+    the policy alone."""
     question = _last_question(items)
     if not question:
         return None
     last = re.split(r"(?<=[.!?])\s+", question)[-1]
     if _YES_NO.match(last) and last.rstrip().endswith("?") and " or " not in last:
         return lambda text: match_bool(text) is not None
-    asked = [(kind, schema) for kind, schema in asked_parameters(tools, question) if kind in _TYPED]
+    every = asked_parameters(tools, question)
+    if not every and tools:
+        # an open question: words the agent understands (what it can do), not "didn't catch that"
+        policy = DialoguePolicy()
+        return lambda text: policy.understands(instructions, tools, items, text)
+    asked = [(kind, schema) for kind, schema in every if kind in _TYPED]
     if not asked:
         return None
     return lambda text: all(_fits(kind, schema, text) for kind, schema in asked)

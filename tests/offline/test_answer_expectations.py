@@ -42,7 +42,9 @@ def check(question: str) -> Any:
 def test_an_open_question_is_heard_in_the_words_of_what_the_agent_can_do() -> None:
     prompt = hints.recognition_prompt("You are the club line.", TOOLS, [said("assistant", "Hello. How can I help you today?")])
     assert prompt == "Hello. How can I help you today? extend membership, report fault, treadmill, rowing machine."
-    assert check("Hello. How can I help you today?") is None  # any words may answer it
+    accept = check("Hello. How can I help you today?")  # words the agent understands
+    assert accept is not None
+    assert accept("The treadmill is broken.") and not accept("My kids are in love.")
     assert hints.scenario_words([]) == ""
 
 
@@ -54,8 +56,9 @@ def test_a_read_back_wants_a_clear_yes_or_no() -> None:
     assert not accept("The membership code.")
     prompt = hints.recognition_prompt("You are the club line.", TOOLS, [said("assistant", question)])
     assert prompt.endswith("Shall I extend the membership? Yes. No.")
-    # a choice between tasks is no yes/no question
-    assert check("Sorry, I'm not sure which you need. Would you like me to extend membership or report fault?") is None
+    # a choice between tasks is no yes/no question: it wants a task
+    choice = check("Sorry, I'm not sure which you need. Would you like me to extend membership or report fault?")
+    assert choice is not None and choice("Report a fault, please.") and not choice("Yes.")
 
 
 def test_a_question_for_typed_details_wants_a_value_of_each() -> None:

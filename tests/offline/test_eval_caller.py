@@ -48,3 +48,11 @@ def test_the_dev_set_by_text() -> None:
     outcomes = [run_case(case, policy) for case in load("dev", phrasings=1)]
     assert sum(o.wrong_calls for o in outcomes) == 0
     assert all(o.turns >= 1 for o in outcomes) and any(o.success for o in outcomes)
+
+
+def test_an_identifier_read_back_with_other_letters_is_rejected() -> None:
+    tool = {"type": "function", "name": "refund", "description": "Refund tickets.", "parameters": {"type": "object", "properties": {
+        "code": {"type": "string", "pattern": "^[A-Z]{2}[0-9]{4}$", "description": "The booking code"}}, "required": ["code"]}}
+    case = Case("tickets", "You are the box office.", [tool], {}, "A refund, please.", [], {"tool": "refund", "arguments": {"code": "KR2055"}})
+    assert caller_reply(case, "Let me read that back: the booking code: AR2055. Shall I refund?", 1) == "No, that's not right."
+    assert caller_reply(case, "Let me read that back: the booking code: KR2055. Shall I refund?", 1) == "Yes, please go ahead."

@@ -110,6 +110,13 @@ class DialoguePolicy:
         ``tool_choice`` as in the API: "auto", "none", "required" or a function by name."""
         return self._with_choice(instructions, parse_tools(tools), parse_items(items), False, tool_choice)
 
+    def understands(self, instructions: str, tools: list[dict[str, Any]] | None, items: list[dict[str, Any]], text: str) -> bool:
+        """Whether the caller's next words ``text`` would be understood: the next response to them
+        is no "I didn't catch that" (for a recogniser weighing what it may have heard)."""
+        said = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        response = self.respond(instructions, tools, [*items, said])
+        return response.function_call is not None or not response.text.startswith(_FALLBACK_LEADS)
+
     def respond_responses(
         self,
         instructions: str | None,
