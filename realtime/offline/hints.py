@@ -124,9 +124,8 @@ def recognition_prompt(instructions: str, tools: list[dict[str, Any]] | None, it
         # an open question ("How can I help you today?", "What would you like to do?"): the
         # words of what the agent can do, so a request is heard in the scenario's terms
         words = scenario_words(tools)
-        # (measured on the dev set's openings by espeak-ng voices: without the digits line they
-        # are heard better)
-        return f"{question} {words}." if words else f"{question} {DEFAULT_PROMPT}"
+        # and the digits line still: an opening may hold a phone number or a date
+        return f"{question} {words}. {DEFAULT_PROMPT}" if words else f"{question} {DEFAULT_PROMPT}"
     samples = []
     for kind, schema in asked:
         sample = _sample(kind, schema)

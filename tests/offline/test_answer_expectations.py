@@ -41,7 +41,7 @@ def check(question: str) -> Any:
 
 def test_an_open_question_is_heard_in_the_words_of_what_the_agent_can_do() -> None:
     prompt = hints.recognition_prompt("You are the club line.", TOOLS, [said("assistant", "Hello. How can I help you today?")])
-    assert prompt == "Hello. How can I help you today? extend membership, report fault, treadmill, rowing machine."
+    assert prompt == f"Hello. How can I help you today? extend membership, report fault, treadmill, rowing machine. {hints.DEFAULT_PROMPT}"
     accept = check("Hello. How can I help you today?")  # words the agent understands
     assert accept is not None
     assert accept("The treadmill is broken.") and not accept("My kids are in love.")
