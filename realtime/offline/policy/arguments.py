@@ -470,7 +470,8 @@ _CHANGES = re.compile(
 
 _READS = re.compile(
     r"^(get|check|list|track|look|lookup|find|search|show|describe|verify|authenticate|identify|"
-    r"tell|give|read|fetch|query|see|view|confirm_identity|explain|answer|compare|estimate|quote|"
+    r"tell|give|read|fetch|query|see|view|confirm_identity|explain|answer|compare|estimate|quote|ask|consult|"
+    r"inquire|enquire|recommend|suggest|summari[sz]e|translate|"
     r"calculate|count|is|are|has|have|does|do|can|when|where|what|which|who|how)\b",
     re.IGNORECASE,
 )
