@@ -1,8 +1,9 @@
 """Phone calls at scale through the whole platform, against a minimal forwarder as the baseline.
 
-``python -m bench.bridge`` starts the platform as ``make run`` does (``--workers`` daphne workers
-on one listening socket opened here, ``contactcenter.worker --fd``; a Celery worker; Redis from
-REDIS_URL; SQLite in a temporary directory unless ``--database`` names a PostgreSQL URL), a local
+``python -m bench.bridge`` starts the platform as ``make run`` does (``--workers`` workers on one
+listening socket opened here, ``contactcenter.worker --fd``; ``--server uvicorn,daphne`` starts one
+such set per server, sharing one Celery worker, and runs each level on each in turn; a Celery
+worker; Redis from REDIS_URL; SQLite in a temporary directory unless ``--database`` names a PostgreSQL URL), a local
 upstream that speaks the Realtime protocol and timestamps every frame both ways (its own process),
 and a minimal forwarder (its own process: parse Twilio's JSON, wrap the payload as
 ``input_audio_buffer.append``, send it upstream; agent audio back as ``media`` + ``mark``; no
@@ -16,8 +17,10 @@ For each mode and level (concurrent calls) it reports, for the platform and the 
   ``churn``: calls of 1.5-3 s arriving and hanging up throughout the window.
 - frame latency p50/p95/p99/max caller->upstream (``up``) and upstream->caller (``down``), frames
   lost each way, CPU seconds per call-minute of delivered caller audio summed over every process of
-  the platform (daphne workers and the Celery worker; the forwarder's own process for the
-  baseline), webhook latency, and the upstream sessions still open 3 s after the last hang-up.
+  the platform (the workers and the Celery worker; the forwarder's own process for the
+  baseline), the same in the steady state alone (``steady``: from 2.5 s into the window, once every
+  call has started, to 0.5 s before the hang-ups; the frame path without set-up and teardown),
+  webhook latency, and the upstream sessions still open 3 s after the last hang-up.
 - Once: set-up plus teardown CPU per call (calls that connect, start and hang up).
 - ``--records N`` (default 100) calls of churn, then whether every call has its session segment,
   its usage and its post-call summary.
@@ -322,7 +325,7 @@ class BenchSetup:
 
 def prepare_bench(name: str, database: str, redis_use: str) -> BenchSetup:
     """What `bench.bridge` and `bench.listen` start from: a temp dir, the local upstream, a migrated
-    database with the demo loaded (SQLite in the temp dir unless ``database`` names one), the daphne
+    database with the demo loaded (SQLite in the temp dir unless ``database`` names one), the
     workers' environment, and Django set up in this process against the same database and Redis."""
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     redis_url = os.environ.get("REDIS_URL", "")
@@ -348,7 +351,8 @@ def prepare_bench(name: str, database: str, redis_use: str) -> BenchSetup:
     return BenchSetup(tmp, env, upstream, redis_url)
 
 
-def start_platform(env: dict[str, str], workers: int, log_dir: Path) -> Platform:
+def start_platform(env: dict[str, str], workers: int, log_dir: Path, server: str = "uvicorn",
+                   celery: bool = True) -> Platform:
     from contactcenter.management.commands.runcontactcenter import listening_socket, wait_for_http
 
     port = free_port()
@@ -356,19 +360,20 @@ def start_platform(env: dict[str, str], workers: int, log_dir: Path) -> Platform
     platform = Platform(port=port, listener=listener)
     fd = listener.fileno()
     for number in range(workers):
-        log = open(log_dir / f"daphne-{number + 1}.log", "wb")  # noqa: SIM115 (lives with the process)
+        log = open(log_dir / f"{server}-{number + 1}.log", "wb")  # noqa: SIM115 (lives with the process)
         # BENCH_PROFILE=/path/prefix: each worker's event-loop thread under cProfile, timed in CPU
         # seconds of that thread (wall-clock times mostly measure the other work of a shared machine)
         profile = ["-c", PROFILED_WORKER, f"{os.environ['BENCH_PROFILE']}-{number + 1}.prof"] if os.environ.get(
             "BENCH_PROFILE") else ["-m", "contactcenter.worker"]
-        platform.procs.append(subprocess.Popen([sys.executable, *profile, "--fd", str(fd)],
+        platform.procs.append(subprocess.Popen([sys.executable, *profile, "--fd", str(fd), "--server", server],
                                                env=env, cwd=ROOT, pass_fds=(fd,), stdout=log,
                                                stderr=subprocess.STDOUT))
-    log = open(log_dir / "celery.log", "wb")  # noqa: SIM115
-    platform.procs.append(subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "contactcenter", "worker", "-P", "solo", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "-l", "WARNING", "-n", f"bench-{os.getpid()}@%h"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+    if celery:
+        log = open(log_dir / "celery.log", "wb")  # noqa: SIM115
+        platform.procs.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "contactcenter", "worker", "-P", "solo", "--without-gossip",
+             "--without-mingle", "--without-heartbeat", "-l", "WARNING", "-n", f"bench-{os.getpid()}@%h"],
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
     if not wait_for_http("127.0.0.1", port, timeout=60):
         platform.stop()
         raise SystemExit(f"the platform did not start; see {log_dir}")
@@ -462,6 +467,7 @@ async def run_level(mode: str, level: int, seconds: float, epoch: int, upstream:
 
     upstream.ask("level", (mode, epoch))
     tally = Tally()
+    steady0 = steady1 = (0.0, 0)
     async with httpx.AsyncClient(timeout=30) as http:
         cpu0, t0 = cpu_seconds(pids), time.monotonic()
         if mode == "churn":
@@ -490,7 +496,14 @@ async def run_level(mode: str, level: int, seconds: float, epoch: int, upstream:
                     tally.failures += 1
 
             calls = [asyncio.ensure_future(one(i)) for i in range(level)]
-            await asyncio.sleep(seconds + 1.5)
+            # The steady state: every call connected and started, none hanging up yet (the frame
+            # path alone, without the calls' set-up and teardown).
+            settle = min(2.5, seconds / 3)
+            await asyncio.sleep(settle)
+            steady0 = cpu_seconds(pids), tally.up_sent
+            await asyncio.sleep(max(0.0, seconds - settle - 0.5))
+            steady1 = cpu_seconds(pids), tally.up_sent
+            await asyncio.sleep(max(0.0, seconds + 1.5 - (time.monotonic() - t0)))
             upstream.ask("quiet")
             await asyncio.sleep(1.5)  # let frames in flight arrive
             stats = upstream.ask("stats")
@@ -501,7 +514,15 @@ async def run_level(mode: str, level: int, seconds: float, epoch: int, upstream:
         stats = upstream.ask("stats")
     await asyncio.sleep(3.0)
     left_open = upstream.ask("stats")["open"]
+    open_after = float("nan")  # when sessions were still open: the seconds until the last closed
+    if left_open:
+        waited = 3.0
+        while waited < 60.0 and upstream.ask("stats")["open"]:
+            await asyncio.sleep(1.0)
+            waited += 1.0
+        open_after = waited if not upstream.ask("stats")["open"] else float("inf")
     call_minutes = stats["up_frames"] * FRAME_S / 60.0
+    steady_minutes = (steady1[1] - steady0[1]) * FRAME_S / 60.0
     up = stats["up"]
     return {
         "calls": tally.calls, "failed": tally.failures,
@@ -512,8 +533,9 @@ async def run_level(mode: str, level: int, seconds: float, epoch: int, upstream:
         "down_lost": max(0, stats["down_sent"] - tally.down_frames) if mode != "caller" else 0,
         "cpu_per_call_min": (cpu1 - cpu0) / call_minutes if call_minutes else float("nan"),
         "cpu_cores": (cpu1 - cpu0) / (t1 - t0),
+        "steady_cpu_per_call_min": (steady1[0] - steady0[0]) / steady_minutes if steady_minutes else float("nan"),
         "webhook_p50": pct(tally.webhook_ms, 0.5), "webhook_p99": pct(tally.webhook_ms, 0.99),
-        "left_open": left_open,
+        "left_open": left_open, "open_cleared_s": open_after,
     }
 
 
@@ -577,7 +599,11 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100, help="churn calls whose records are checked (0: skip)")
     parser.add_argument("--setup-calls", type=int, default=40)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--server", default="uvicorn",
+                        help="the workers' ASGI server (contactcenter.worker --server); a list (uvicorn,daphne) "
+                             "runs one platform per server, each level on each in turn (A/B under the same load)")
     args = parser.parse_args()
+    servers = [name for name in args.server.split(",") if name]
 
     bench = prepare_bench("bridge", args.database, "the channel layer and the Celery broker")
     tmp, env, upstream, redis_url = bench.tmp, bench.env, bench.upstream, bench.redis_url
@@ -586,7 +612,11 @@ def main() -> None:
     from calls.models import Call
 
     redis.Redis.from_url(redis_url).delete("celery")  # tasks queued by an earlier run
-    platform = start_platform(env, args.workers, tmp)
+    # The first server's platform has the Celery worker; the others share it (counted in each).
+    platforms = {name: start_platform(env, args.workers, tmp, name, celery=number == 0)
+                 for number, name in enumerate(servers)}
+    platform = platforms[servers[0]]
+    celery_pid = platform.procs[-1].pid
     target = f"ws://127.0.0.1:{platform.port}"
     base = f"http://127.0.0.1:{platform.port}"
     forwarder = None
@@ -600,10 +630,10 @@ def main() -> None:
     sign_base = base  # the webhook is signed for the URL it is sent to (the view accepts either)
     results: dict[str, float] = {}
     epoch = 1
-    print(f"bench.bridge: {args.workers} daphne workers + Celery, database {env['DATABASE_URL'].split(':')[0]}, "
+    print(f"bench.bridge: {args.workers} workers ({'; '.join(servers)}) + Celery, database {env['DATABASE_URL'].split(':')[0]}, "
           f"{os.cpu_count()} cores; levels {args.levels}; {args.seconds:.0f} s windows", flush=True)
     if os.environ.get("BENCH_PROFILE"):
-        for proc in platform.procs[:-1]:  # the daphne workers (Celery's is last)
+        for proc in platform.procs[:-1]:  # the workers (Celery's is last)
             proc.send_signal(signal.SIGUSR1)
     try:
         pids = platform.pids
@@ -618,28 +648,42 @@ def main() -> None:
         print(f"set-up + teardown CPU per call: platform {results['setup_cpu_ms']:.1f} ms"
               f" (of which Celery {results['setup_cpu_ms_celery']:.1f} ms)"
               + (f", forwarder {results['fwd_setup_cpu_ms']:.1f} ms" if forwarder is not None else ""), flush=True)
+        for name in servers[1:]:
+            other = platforms[name]
+            other_pids = [*other.pids, celery_pid]
+            results[f"setup_cpu_ms_{name}"] = asyncio.run(setup_cpu(
+                f"ws://127.0.0.1:{other.port}", f"http://127.0.0.1:{other.port}", other_pids, args.setup_calls,
+                epoch, upstream))
+            epoch += 1
+            print(f"set-up + teardown CPU per call on {name}: {results[f'setup_cpu_ms_{name}']:.1f} ms", flush=True)
         header = ("mode   calls  who  up p50/p95/p99/max ms      down p50/p95/p99/max ms    lost up/down  "
-                  "cpu s/call-min  cores  webhook p50/p99 ms  open")
+                  "cpu s/call-min  steady  cores  webhook p50/p99 ms  open")
         print(header, flush=True)
         for mode in [m for m in args.modes.split(",") if m]:  # --modes '': set-up and records only
             for level in [int(x) for x in args.levels.split(",")]:
-                for who, tgt, sign, pids in (("cc", target, sign_base, platform.pids),
-                                             ("fwd", f"ws://127.0.0.1:{forwarder_port}/", None,
-                                              [forwarder.pid or 0] if forwarder else [])):
+                runs = [("cc" if number == 0 else f"cc_{name}", f"ws://127.0.0.1:{platforms[name].port}",
+                         f"http://127.0.0.1:{platforms[name].port}",
+                         platforms[name].pids + ([] if number == 0 else [celery_pid]))
+                        for number, name in enumerate(servers)]
+                runs.append(("fwd", f"ws://127.0.0.1:{forwarder_port}/", None,
+                             [forwarder.pid or 0] if forwarder else []))
+                for who, tgt, sign, pids in runs:
                     if who == "fwd" and forwarder is None:
                         continue
                     r = asyncio.run(run_level(mode, level, args.seconds, epoch, upstream, tgt, sign, pids))
                     epoch += 1
                     for key, value in r.items():
                         results[f"{who}_{mode}_n{level}_{key}"] = value
-                    print(f"{mode:6} {level:5}  {who:3}  "
+                    print(f"{mode:6} {level:5}  {who.removeprefix('cc_')[:3]:3}  "
                           f"{fmt(r['up_p50'])}/{fmt(r['up_p95'])}/{fmt(r['up_p99'])}/{fmt(r['up_max'])}".ljust(50)
                           + f"{fmt(r['down_p50'])}/{fmt(r['down_p95'])}/{fmt(r['down_p99'])}/{fmt(r['down_max'])}"
                           .ljust(27)
                           + f"{r['up_lost']}/{r['down_lost']}".ljust(14)
-                          + f"{fmt(r['cpu_per_call_min'])}".ljust(16) + f"{fmt(r['cpu_cores'])}".ljust(7)
+                          + f"{fmt(r['cpu_per_call_min'])}".ljust(16)
+                          + f"{fmt(r['steady_cpu_per_call_min'])}".ljust(8) + f"{fmt(r['cpu_cores'])}".ljust(7)
                           + f"{fmt(r['webhook_p50'])}/{fmt(r['webhook_p99'])}".ljust(20)
-                          + f"{r['left_open']}" + (f"  ({r['failed']} failed)" if r["failed"] else ""),
+                          + f"{r['left_open']}" + (f" (0 after {fmt(r['open_cleared_s'])} s)" if r["left_open"] else "")
+                          + (f"  ({r['failed']} failed)" if r["failed"] else ""),
                           flush=True)
         if args.records:
             last = Call.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
@@ -669,7 +713,8 @@ def main() -> None:
             print("records after {calls} churn calls: not ended {not_ended}, no segment {no_segment}, "
                   "no usage {no_usage}, no summary {no_summary}".format(**check), flush=True)
     finally:
-        platform.stop()
+        for each in reversed(list(platforms.values())):
+            each.stop()
         if forwarder is not None:
             forwarder.terminate()
         upstream.proc.terminate()

@@ -1,6 +1,6 @@
 """Listening in: what it costs and what it does to the call.
 
-``python -m bench.listen`` starts the platform as ``bench.bridge`` does (``--workers`` daphne
+``python -m bench.listen`` starts the platform as ``bench.bridge`` does (``--workers``
 workers on one socket, Celery, Redis from REDIS_URL, SQLite in a temporary directory unless
 ``--database`` names a PostgreSQL URL) and its timestamping upstream, then runs one phone call in
 ``duplex`` mode (caller frames at real-time pace, the upstream streaming agent audio back) for
@@ -10,7 +10,7 @@ again. It reports:
 
 - listen delay p50/p95: from the frame passing the call's consumer (the time in each listen frame)
   to the listener's socket receiving it, over every listener;
-- CPU per listener: the platform's CPU (every daphne worker and Celery) with listeners minus the
+- CPU per listener: the platform's CPU (every worker and Celery) with listeners minus the
   mean of the two runs without, per listener, in milliseconds of CPU per second;
 - the call's own frame latency (caller -> upstream and upstream -> caller, p50/p95) without and with
   listeners, and the frames lost each way.
@@ -129,7 +129,7 @@ def main() -> None:
     platform = start_platform(env, args.workers, tmp)
     target = f"ws://127.0.0.1:{platform.port}"
     base = f"http://127.0.0.1:{platform.port}"
-    print(f"bench.listen: {args.workers} daphne workers + Celery, {os.cpu_count()} cores; one duplex call of "
+    print(f"bench.listen: {args.workers} workers + Celery, {os.cpu_count()} cores; one duplex call of "
           f"{args.seconds:.0f} s with 0, {args.listeners}, 0 listeners", flush=True)
     runs: list[dict[str, Any]] = []
     try:

@@ -1,12 +1,13 @@
 """The offline engine under synthetic callers, over loopback.
 
-    python -m bench.offline [--turns 3] [--max-level 6] [--budget-s 240]
+    python -m bench.offline [--turns 3] [--levels 1-7] [--keep-going] [--budget-s 300]
 
 An in-process offline server (`realtime.server.offline`) and synthetic callers on raw WebSockets:
 each caller speaks piper-synthesised utterances at real-time pace (20 ms frames of audio/pcmu, as a
 phone line sends them), server_vad with 500 ms of silence, and waits for each answer (function calls
 are answered at once, as a tool would). Concurrency ramps 1, 2, 3, ... until p95 of the voice-to-
-voice latency passes 1 s (or the level or time bound is reached).
+voice latency passes 1 s (or the level or time bound is reached); ``--keep-going`` runs every
+level of ``--levels`` (e.g. ``1-7`` or ``1,4,6``) whatever its p95.
 
 Voice-to-voice is what the caller perceives: from the end of the caller's speech in the audio (the
 bench knows where each utterance's speech ends, and sends it in real time) to the first
@@ -15,7 +16,10 @@ bench knows where each utterance's speech ends, and sends it in real time) to th
 speech -> ``speech_stopped`` received: the VAD waiting for 500 ms of silence) and the answer after
 it; on the server, waiting for the transcript (stopped -> transcription completed) and transcript
 -> first audio (policy + first sentence of speech). Real-time factors: wall
-seconds per audio second of recognition and synthesis, at one caller. The last line:
+seconds per audio second of recognition and synthesis, at one caller. CPU: the process's CPU
+seconds per answered turn (server and callers together; the callers' share is small), steadier
+than latency on a shared machine, with the number of recognitions and synthesised sentences per
+turn. The load average is printed at the start and the end. The last line:
 ``RESULT v2v_p50_ms=... v2v_p95_ms=... stt_rtf=... tts_rtf=... max_concurrent_calls_p95_under_1s=...``.
 """
 
@@ -26,6 +30,7 @@ import asyncio
 import base64
 import json
 import os
+import resource
 import statistics
 import time
 from typing import Any
@@ -166,13 +171,43 @@ def breakdown(session: RealtimeSession) -> list[tuple[float, float, float]]:
     return out
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def parse_levels(spec: str) -> list[int]:
+    """``"1-7"``, ``"1,4,6"`` or ``"3"`` -> the levels, ascending (bad input: ValueError)."""
+    levels: set[int] = set()
+    for part in spec.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if first < 1 or last < first:
+            raise ValueError(f"bad level range {part!r}: levels count calls, from 1 up")
+        levels.update(range(first, last + 1))
+    return sorted(levels)
+
+
 def rtf(pairs: list[tuple[float, float]]) -> float:
     audio_s = sum(a for a, _ in pairs)
     return sum(w for _, w in pairs) / audio_s if audio_s else float("nan")
 
 
 async def main(args: argparse.Namespace) -> None:
-    engine = OfflineEngine(OfflineSettings(workers=args.workers, max_sessions=64, speculate=True))
+    engine = OfflineEngine(
+        OfflineSettings(
+            workers=args.workers,
+            stt_workers=args.stt_workers,
+            stt_threads=args.stt_threads,
+            tts_cache_seconds=args.tts_cache_s,
+            max_sessions=64,
+            speculate=not args.no_speculate,
+        )
+    )
+    print(
+        f"engine: {args.workers} synthesis workers, {args.stt_workers} recognition workers x {args.stt_threads} threads, "
+        f"sentence cache {args.tts_cache_s:.0f} s, early transcription {'off' if args.no_speculate else 'on'}"
+    )
     print(f"loading models: {engine.load():.1f} s")
     speech = []
     for text in UTTERANCES:
@@ -190,8 +225,11 @@ async def main(args: argparse.Namespace) -> None:
     first_silence = float("nan")
     stt_rtf = tts_rtf = float("nan")
     max_ok = 0
+    failed = False
+    levels = parse_levels(args.levels)
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     try:
-        for level in range(1, args.max_level + 1):
+        for level in levels:
             if time.perf_counter() > deadline:
                 print(f"time budget reached before level {level}")
                 break
@@ -199,31 +237,44 @@ async def main(args: argparse.Namespace) -> None:
             transcriber.seconds.clear()
             synthesizer.seconds.clear()
             hits = responder.prefetch_hits
+            tts_hits = synthesizer.hits
             t0 = time.perf_counter()
+            cpu0 = cpu_seconds()
             timings: list[tuple[float, float]] = []
             await asyncio.gather(*(caller(server.url, speech, args.turns, i, timings) for i in range(level)))
+            wall = time.perf_counter() - t0
+            cpu = cpu_seconds() - cpu0
             rows = [row for s in server.sessions[before:] for row in breakdown(s)]
             v2v = [t[0] for t in timings]
             p50, p95 = percentile(v2v, 50), percentile(v2v, 95)
             silence_window = statistics.median(t[1] for t in timings) if timings else float("nan")
             stt_wait = statistics.median(r[1] for r in rows) if rows else float("nan")
             answer = statistics.median(r[2] for r in rows) if rows else float("nan")
+            turns = max(len(v2v), 1)
             print(
-                f"level {level}: {len(v2v)} turns in {time.perf_counter() - t0:.1f} s  v2v from end of speech p50 {p50:.0f} ms  p95 {p95:.0f} ms"
+                f"level {level}: {len(v2v)} turns in {wall:.1f} s  v2v from end of speech p50 {p50:.0f} ms  p95 {p95:.0f} ms"
                 f"  (median: silence window {silence_window:.0f} ms, then on the server transcript wait {stt_wait:.0f} ms, transcript->audio {answer:.0f} ms)"
                 f"  stt rtf {rtf(transcriber.seconds):.3f}  tts rtf {rtf(synthesizer.seconds):.3f}"
                 f"  prepared answers used {responder.prefetch_hits - hits}"
+                f"  cpu {cpu / turns:.2f} s/turn ({cpu / wall:.2f} cores)"
+                f"  recognitions/turn {len(transcriber.seconds) / turns:.1f}  sentences synthesised/turn {len(synthesizer.seconds) / turns:.1f} (+{(synthesizer.hits - tts_hits) / turns:.1f} cached)"
+                f"  load {os.getloadavg()[0]:.2f}",
+                flush=True,
             )
-            if level == 1:
+            if not first_level:
                 first_level = v2v
                 first_silence = silence_window
                 stt_rtf, tts_rtf = rtf(transcriber.seconds), rtf(synthesizer.seconds)
-            if p95 > 1000:
-                break
-            max_ok = level
+            if p95 > 1000 or not v2v:
+                failed = True
+                if not args.keep_going:
+                    break
+            elif not failed:
+                max_ok = level
     finally:
         await server.stop()
         engine.close()
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         f"RESULT v2v_p50_ms={percentile(first_level, 50):.0f} v2v_p95_ms={percentile(first_level, 95):.0f} "
         f"silence_window_ms={first_silence:.0f} "
@@ -234,7 +285,21 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.offline")
     parser.add_argument("--turns", type=int, default=4, help="utterances per caller")
-    parser.add_argument("--max-level", type=int, default=6, help="most concurrent callers tried")
+    parser.add_argument("--levels", default="1-6", help="concurrent callers per level: 1-7, 1,4,6 or 3")
+    parser.add_argument("--max-level", type=int, default=None, help="the same as --levels 1-N")
+    parser.add_argument("--keep-going", action="store_true", help="run every level, not only until p95 passes 1 s")
     parser.add_argument("--budget-s", type=float, default=300.0, help="no new level after this many seconds")
-    parser.add_argument("--workers", type=int, default=2)
-    asyncio.run(main(parser.parse_args()))
+    defaults = OfflineSettings()
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="synthesis and policy threads")
+    parser.add_argument("--stt-workers", type=int, default=defaults.stt_workers, help="recognitions at once")
+    parser.add_argument("--stt-threads", type=int, choices=(1, 2), default=defaults.stt_threads, help="threads per recognition")
+    parser.add_argument("--tts-cache-s", type=float, default=defaults.tts_cache_seconds, help="seconds of synthesised audio kept (0: no cache)")
+    parser.add_argument("--no-speculate", action="store_true", help="no early transcription during pauses")
+    parsed = parser.parse_args()
+    if parsed.max_level is not None:
+        parsed.levels = f"1-{parsed.max_level}"
+    try:
+        parse_levels(parsed.levels)
+    except ValueError as exc:
+        parser.error(str(exc))
+    asyncio.run(main(parsed))

@@ -1,6 +1,6 @@
 """Taking a call over: how soon the agent is silenced, and how late the person is heard.
 
-``python -m bench.takeover`` starts the platform as ``bench.listen`` does (``--workers`` daphne
+``python -m bench.takeover`` starts the platform as ``bench.listen`` does (``--workers``
 workers on one socket, Celery, Redis from REDIS_URL, the timestamping upstream), places one phone
 call (Twilio Media Streams, caller frames at real-time pace), then a supervisor takes it over from
 a socket the workers accept as it comes (so across workers about half the time when there are
@@ -133,7 +133,7 @@ def main() -> None:
     cookie = f"sessionid={client.cookies['sessionid'].value}"
     platform = start_platform(bench.env, args.workers, bench.tmp)
     target, base = f"ws://127.0.0.1:{platform.port}", f"http://127.0.0.1:{platform.port}"
-    print(f"bench.takeover: {args.workers} daphne workers + Celery, {os.cpu_count()} cores; one phone call taken "
+    print(f"bench.takeover: {args.workers} workers + Celery, {os.cpu_count()} cores; one phone call taken "
           f"over for {args.seconds:.0f} s", flush=True)
     try:
         r = asyncio.run(run(target, base, cookie, args.seconds))

@@ -32,7 +32,7 @@ from calls.limits import PENDING_TWILIO_STREAMS, USER_SOCKETS, RateLimit, SlotHo
 from calls.live import LIVE, keep_heartbeat, refusal_message
 from calls.models import Call, call_group
 from calls.scenarios import UnknownScenario, compile_for_call, spec_of_call
-from calls.twilio import TWILIO_MULAW, clear_message, mark_message
+from calls.twilio import TWILIO_MULAW, clear_message
 from contactcenter import logs, metrics
 from realtime.spec import ScenarioSpec
 
@@ -99,8 +99,9 @@ class CallConsumer(SlotHolder, LeanLoop):
         the call (closed with 4500) instead of leaving the engine, the upstream session and the
         heartbeat running with nobody on the line."""
         try:
-            if message["type"] == "websocket.receive":
-                await self.websocket_receive(message)
+            if message["type"] == "websocket.receive":  # per frame: straight to receive()
+                text = message.get("text")
+                await self.receive(text, None if text is not None else message.get("bytes"))
             elif message["type"] == "call.listen":  # as often as listeners renew: no ORM hop either
                 await self.call_listen(message)
             elif message["type"] == "call.event":  # published records of this call: nothing to do
@@ -180,8 +181,14 @@ class CallConsumer(SlotHolder, LeanLoop):
         await self.close(code=code)
 
     def frame_problem(self, text_data: str | None, bytes_data: bytes | None) -> str | None:
-        size = len(bytes_data) if bytes_data is not None else len((text_data or "").encode())
-        if size > settings.CALL_MAX_FRAME_BYTES:
+        limit = settings.CALL_MAX_FRAME_BYTES
+        if bytes_data is not None:
+            size = len(bytes_data)
+        else:  # a character is at most 4 bytes of UTF-8: only a long text is encoded to count them
+            size = len(text_data or "")
+            if size * 4 > limit:
+                size = len((text_data or "").encode())
+        if size > limit:
             return f"frame of {size} bytes is over the {settings.CALL_MAX_FRAME_BYTES}-byte limit"
         return None
 
@@ -238,6 +245,17 @@ class CallConsumer(SlotHolder, LeanLoop):
         try:
             await super().send(text_data, bytes_data, close)
         except Exception as error:  # noqa: BLE001 - daphne raises its own Disconnected on a closed socket
+            if not self._closing:
+                logger.info("%s call %s: the socket closed under a send (%s)", self.channel_label, self.call_id,
+                            type(error).__name__)
+            self._closing = True
+
+    async def send_text(self, text: str) -> None:
+        """`send(text_data=...)` for a frame of audio: the ASGI message handed to the server at
+        once, with the same guard against a socket that is gone."""
+        try:
+            await self.base_send({"type": "websocket.send", "text": text})
+        except Exception as error:  # noqa: BLE001 - the server raises its own error on a closed socket
             if not self._closing:
                 logger.info("%s call %s: the socket closed under a send (%s)", self.channel_label, self.call_id,
                             type(error).__name__)
@@ -541,14 +559,14 @@ class TwilioMediaConsumer(CallConsumer):
             logger.warning("twilio call %s: ignored a frame: not a JSON object", self.call_id)
             return
         event = message.get("event")
-        handler = {
-            "connected": self.on_connected, "start": self.on_start, "media": self.on_media,
-            "dtmf": self.on_dtmf, "mark": self.on_mark, "stop": self.on_stop,
-        }.get(event if isinstance(event, str) else "")
-        if handler is None:
+        if event == "media":  # fifty a second: no lookup
+            await self.on_media(message)
+            return
+        name = TWILIO_HANDLERS.get(event) if isinstance(event, str) else None
+        if name is None:
             logger.warning("twilio call %s: ignored unknown event %r", self.call_id, str(event)[:40])
             return
-        await handler(message)
+        await getattr(self, name)(message)
 
     async def on_connected(self, message: dict[str, Any]) -> None:
         logger.info("twilio stream connected (protocol %s)", message.get("protocol"))
@@ -657,17 +675,23 @@ class TwilioMediaConsumer(CallConsumer):
         the caller heard it. The frames are written as text: no dict and no re-encode per chunk."""
         if self._closing or not self.stream_sid:
             return
-        await self.send(text_data=f'{{"event":"media","streamSid":{self._sid_json},"media":{{"payload":'
-                                  f'{encode_basestring(payload)}}}}}')
+        await self.send_text(f'{{"event":"media","streamSid":{self._sid_json},"media":{{"payload":'
+                             f'{encode_basestring(payload)}}}}}')
         self._marks_sent += 1
         name = f"{item_id}:{self._marks_sent}"
         assert self.bridge is not None
         self.bridge.session.playback.mark_sent(name, item_id)
-        await self.send(text_data=json.dumps(mark_message(self.stream_sid, name)))
+        await self.send_text(f'{{"event":"mark","streamSid":{self._sid_json},"mark":{{"name":'
+                             f'{encode_basestring(name)}}}}}')
 
     async def clear_playback(self, item_id: str) -> None:
         if not self._closing and self.stream_sid:
             await self.send(text_data=json.dumps(clear_message(self.stream_sid)))
+
+
+#: Twilio's events other than `media`, and their handlers.
+TWILIO_HANDLERS = {"connected": "on_connected", "start": "on_start", "dtmf": "on_dtmf", "mark": "on_mark",
+                   "stop": "on_stop"}
 
 
 def whole_number(value: Any) -> int | None:

@@ -1,10 +1,10 @@
 """The calls this worker process carries: admission control and the drain at shutdown.
 
-Each daphne worker holds its own calls (a call lives in the process that holds its socket), so
+Each worker process holds its own calls (a call lives in the process that holds its socket), so
 capacity is counted per process: `CALL_CAPACITY_PER_WORKER` live calls, past which a new call is
 refused at once with a reason instead of slowing every call down. When the worker is told to
 stop (SIGTERM, `contactcenter.worker`), it stops admitting calls and ends the live ones with the
-reason `server_shutdown`; daphne then cancels what is left, and a cancelled call consumer ends
+reason `server_shutdown`; the server then closes what is left, and a cancelled call consumer ends
 its call on the way out (`CallConsumer.__call__`).
 """
 

@@ -75,9 +75,5 @@ def media_message(stream_sid: str, payload: bytes) -> dict:
     return {"event": "media", "streamSid": stream_sid, "media": {"payload": base64.b64encode(payload).decode()}}
 
 
-def mark_message(stream_sid: str, name: str) -> dict:
-    return {"event": "mark", "streamSid": stream_sid, "mark": {"name": name}}
-
-
 def clear_message(stream_sid: str) -> dict:
     return {"event": "clear", "streamSid": stream_sid}

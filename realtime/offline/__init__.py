@@ -22,7 +22,8 @@ Voice activity (``vad``)
     the ONNX session is shared. ~0.1 ms of CPU per 32 ms frame.
 
 Speech recognition (``stt``)
-    ``get_recognizer(model=None) -> Recognizer`` (process-wide, loaded once; thread-safe).
+    ``get_recognizer(model=None, *, cpu_threads=2, num_workers=1) -> Recognizer`` (process-wide,
+    loaded once per combination; thread-safe; ``num_workers`` replicas recognise at once).
     ``Recognizer.transcribe(float32_16k, prompt=None) -> Transcript(text, segments, ...)``;
     ``Recognizer.stream(...)`` yields text pieces (per Whisper segment) that join to the text.
     Greedy, temperature 0: the same audio gives the same text. int8, at most 2 CPU threads.
@@ -33,7 +34,8 @@ Speech synthesis (``tts``)
     ``get_synthesizer() -> Synthesizer`` (process-wide; thread-safe). ``Synthesizer.synthesize(
     text)`` yields ``SpeechChunk(text, pcm)`` per sentence (24 kHz PCM16; the texts joined are the
     transcript; later sentences start with a short pause). ``synthesize_all(text)`` for one array.
-    Deterministic by default (no noise sampling). Encode with ``audio.encode_from_pcm16_24k``.
+    Deterministic by default (no noise sampling; ``Synthesizer.deterministic``), so a line's audio
+    may be cached (the offline engine does). Encode with ``audio.encode_from_pcm16_24k``.
 
 Dialogue policy (``policy``)
     ``DialoguePolicy().respond(instructions, tools, items) -> PolicyResponse(text, function_call)``

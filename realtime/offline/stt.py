@@ -197,10 +197,11 @@ _RECOGNIZERS: dict[str, Recognizer] = {}
 _LOCK = threading.Lock()
 
 
-def get_recognizer(model: str | Path | None = None) -> Recognizer:
-    """The process-wide recognizer for ``model`` (default: bundled tiny.en), loaded once."""
-    key = str(model) if model is not None else ""
+def get_recognizer(model: str | Path | None = None, *, cpu_threads: int = 2, num_workers: int = 1) -> Recognizer:
+    """The process-wide recognizer for ``model`` (default: bundled tiny.en) with ``num_workers``
+    replicas of ``cpu_threads`` threads each, loaded once per such combination."""
+    key = f"{model if model is not None else ''}|{cpu_threads}|{num_workers}"
     with _LOCK:
         if key not in _RECOGNIZERS:
-            _RECOGNIZERS[key] = Recognizer(model)
+            _RECOGNIZERS[key] = Recognizer(model, cpu_threads=cpu_threads, num_workers=num_workers)
         return _RECOGNIZERS[key]

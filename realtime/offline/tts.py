@@ -110,6 +110,8 @@ class Synthesizer:
         self.voice_rate = int(config.sample_rate)
         self.model_path = model_path
         self.sentence_silence_ms = sentence_silence_ms
+        self.deterministic = not expressive
+        """The same text always gives the same samples (so its audio may be cached)."""
         if expressive:
             self._syn = SynthesisConfig(length_scale=length_scale)
         else:

@@ -38,7 +38,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--fault", action="append", default=[], help="with --test-peer: default faults, e.g. delay_ms:20,drop_after:50")
     offline = OfflineSettings.from_env()
-    parser.add_argument("--workers", type=int, default=offline.workers, help="offline CPU worker threads ($REALTIME_OFFLINE_WORKERS)")
+    parser.add_argument("--workers", type=int, default=offline.workers, help="offline synthesis and policy threads ($REALTIME_OFFLINE_WORKERS)")
+    parser.add_argument(
+        "--stt-workers", type=int, default=offline.stt_workers, help="offline: recognitions at once ($REALTIME_OFFLINE_STT_WORKERS)"
+    )
+    parser.add_argument(
+        "--stt-threads", type=int, choices=(1, 2), default=offline.stt_threads,
+        help="offline: CPU threads per recognition ($REALTIME_OFFLINE_STT_THREADS)",
+    )
+    parser.add_argument(
+        "--tts-cache-s", type=float, default=offline.tts_cache_seconds,
+        help="offline: seconds of synthesised speech kept for reuse, 0 for none ($REALTIME_OFFLINE_TTS_CACHE_S)",
+    )
     parser.add_argument(
         "--max-sessions", type=int, default=offline.max_sessions, help="offline: concurrent sessions before refusing ($REALTIME_OFFLINE_MAX_SESSIONS)"
     )
@@ -71,9 +82,22 @@ def main(argv: list[str] | None = None) -> None:
         common["faults"] = parse_faults(args.fault)
         del common["debug"]
     if args.engine == "offline":
-        engine = OfflineEngine(replace(offline, workers=max(1, args.workers), max_sessions=max(1, args.max_sessions), stt_model=args.stt_model))
+        engine = OfflineEngine(
+            replace(
+                offline,
+                workers=max(1, args.workers),
+                stt_workers=max(1, args.stt_workers),
+                stt_threads=args.stt_threads,
+                tts_cache_seconds=max(0.0, args.tts_cache_s),
+                max_sessions=max(1, args.max_sessions),
+                stt_model=args.stt_model,
+            )
+        )
         seconds = engine.load()
-        logger.info("offline engine ready in %.1f s (%d workers, at most %d sessions)", seconds, engine.settings.workers, engine.settings.max_sessions)
+        logger.info(
+            "offline engine ready in %.1f s (%d synthesis workers, %d recognition workers, at most %d sessions)",
+            seconds, engine.settings.workers, engine.settings.stt_workers, engine.settings.max_sessions,
+        )
         server = offline_server(engine=engine, server_class=server_class, **common)
     else:
         server = server_class(**common)

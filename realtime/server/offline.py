@@ -17,15 +17,23 @@ default engine this is) builds a `RealtimeServer` whose pluggable parts are adap
 - `PiperSynthesizer` — piper, streamed sentence by sentence in the session's output format (the
   next sentence is synthesised while the previous one is being sent).
 
-CPU work never runs on the event loop: recognition, synthesis and the policy run on a bounded
-thread pool (``workers``), the VAD on its own single thread (it is cheap and must not queue behind
-a transcription). Models are loaded once per process and shared by all sessions
-(`realtime.offline.get_recognizer` / `get_synthesizer`, the shared Silero session). Past
-``max_sessions`` live sessions a new one gets an ``error`` (code ``engine_at_capacity``) and is
-closed with 1013 (try again later) instead of every call slowing down.
+CPU work never runs on the event loop: recognition runs on a pool of its own (``stt_workers``
+threads and as many CTranslate2 replicas), synthesis and the policy on another (``workers``), the
+VAD on its own single thread (it is cheap and must not queue behind a transcription). The pools
+(`realtime.server.pool`) take the most urgent job first: what a caller who stopped speaking waits
+for, then the rest of an answer being spoken, then early work done during a pause (which the end
+of the turn promotes); early recognitions never hold every recognition worker. Synthesised
+sentences are cached (bounded), so the lines an agent repeats cost nothing the second time.
+Models are loaded once per process and shared by all sessions (`realtime.offline.get_recognizer`
+/ `get_synthesizer`, the shared Silero session). Past ``max_sessions`` live sessions a new one
+gets an ``error`` (code ``engine_at_capacity``) and is closed with 1013 (try again later) instead
+of every call slowing down.
 
 Settings (environment, or the CLI flags of ``python -m realtime.server``):
-``REALTIME_OFFLINE_WORKERS`` (default 2), ``REALTIME_OFFLINE_MAX_SESSIONS`` (default 2, what 2 cores carry with p95 under 1 s),
+``REALTIME_OFFLINE_WORKERS`` (default 2), ``REALTIME_OFFLINE_STT_WORKERS`` (default 2),
+``REALTIME_OFFLINE_STT_THREADS`` (threads per recognition, 1 or 2, default 2),
+``REALTIME_OFFLINE_TTS_CACHE_S`` (seconds of synthesised audio kept, default 300; 0: none),
+``REALTIME_OFFLINE_MAX_SESSIONS`` (default 2; the README says what has been measured),
 ``REALTIME_OFFLINE_STT_MODEL`` (default: the bundled tiny.en), ``REALTIME_OFFLINE_SPECULATE``
 (default 1: transcribe during pauses).
 """
@@ -54,6 +62,7 @@ from realtime.offline.vad import FRAME_MS, FRAME_SAMPLES
 from realtime.vad import VadConfig
 
 from .app import ProtocolServer
+from .pool import FOLLOWING, URGENT, PriorityPool, Urgency, as_urgency
 from .responders import TRANSCRIPTION_CONTEXT, FunctionCallOutput, Output, ResponseContext, ScriptedResponse, TextOutput
 from .vad import VadEvent
 
@@ -70,21 +79,32 @@ def _env_int(name: str, default: int) -> int:
 @dataclass(frozen=True)
 class OfflineSettings:
     workers: int = 2
-    """Threads for recognition, synthesis and the policy (CTranslate2 and onnxruntime release the
-    GIL; the recognizer itself runs one call at a time on its own workers)."""
+    """Threads for synthesis and the policy (onnxruntime releases the GIL)."""
+    stt_workers: int = 2
+    """Recognitions run at once: threads of their own pool and as many CTranslate2 replicas, so a
+    recognition never waits behind synthesis and synthesis never behind recognition."""
+    stt_threads: int = 2
+    """CPU threads per recognition (per replica). Measured on 2 cores: CPU seconds per recognition
+    are the same with 1 or 2 (about 0.6-0.8 s for tiny.en: its encoder always reads 30 s of
+    features), and 2 gives a lone recognition its answer sooner."""
     max_sessions: int = 2
     """Live Realtime sessions carried at once; past it a new session is refused."""
     stt_model: str | None = None
     speculate: bool = True
     """Transcribe (and prepare the answer) while the caller pauses, before the turn ends."""
+    tts_cache_seconds: float = 300.0
+    """Audio of synthesised sentences kept for reuse (about 48 kB a second)."""
 
     @classmethod
     def from_env(cls) -> OfflineSettings:
         return cls(
             workers=max(1, _env_int("REALTIME_OFFLINE_WORKERS", 2)),
+            stt_workers=max(1, _env_int("REALTIME_OFFLINE_STT_WORKERS", 2)),
+            stt_threads=min(2, max(1, _env_int("REALTIME_OFFLINE_STT_THREADS", 2))),
             max_sessions=max(1, _env_int("REALTIME_OFFLINE_MAX_SESSIONS", 2)),
             stt_model=os.environ.get("REALTIME_OFFLINE_STT_MODEL") or None,
             speculate=os.environ.get("REALTIME_OFFLINE_SPECULATE", "1").strip() not in ("0", "false", "no"),
+            tts_cache_seconds=max(0.0, float(os.environ.get("REALTIME_OFFLINE_TTS_CACHE_S", "").strip() or 300.0)),
         )
 
 
@@ -93,7 +113,11 @@ class OfflineEngine:
 
     def __init__(self, settings: OfflineSettings | None = None) -> None:
         self.settings = settings or OfflineSettings()
-        self.cpu = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="offline-cpu")
+        self.cpu = PriorityPool(self.settings.workers, "offline-cpu")
+        # early recognitions (during a pause, maybe thrown away) never hold every recognition worker
+        self.stt_pool = PriorityPool(
+            self.settings.stt_workers, "offline-stt", early_limit=max(1, self.settings.stt_workers - 1)
+        )
         self.vad_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="offline-vad")
         self.policy = DialoguePolicy()
         self._lock = threading.Lock()
@@ -106,7 +130,9 @@ class OfflineEngine:
             if self._recognizer is None:
                 from realtime.offline import get_recognizer
 
-                self._recognizer = get_recognizer(self.settings.stt_model)
+                self._recognizer = get_recognizer(
+                    self.settings.stt_model, cpu_threads=self.settings.stt_threads, num_workers=self.settings.stt_workers
+                )
             return self._recognizer
 
     @property
@@ -126,7 +152,6 @@ class OfflineEngine:
         load_session()
         speech = self.synthesizer.synthesize_sentence("Hello, this is a warm up.")
         samples = codecs.pcm16_to_float32(codecs.resample(speech, 24000, 16000))
-        self.recognizer.transcribe(samples)
         # Each worker thread runs the models once now: its first inference is slow, and the memory
         # a thread takes for them (its own allocator arena) is taken here, not by the second call.
         barrier = threading.Barrier(self.settings.workers)
@@ -140,14 +165,30 @@ class OfflineEngine:
 
         for future in [self.cpu.submit(warm) for _ in range(self.settings.workers)]:
             future.result()
+        # the same for each recognition thread, at once, so that every CTranslate2 replica runs once
+        stt_barrier = threading.Barrier(self.settings.stt_workers)
+
+        def warm_stt() -> None:
+            stt_barrier.wait(timeout=120)
+            self.recognizer.transcribe(samples)
+
+        for future in [self.stt_pool.submit(warm_stt) for _ in range(self.settings.stt_workers)]:
+            future.result()
         self.vad_pool.submit(lambda: SileroDetector(VadConfig()).feed(samples[: FRAME_SAMPLES * 20])).result()
         return time.perf_counter() - t0
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.cpu, fn, *args)
+    async def run(self, fn: Callable[..., T], *args: Any, urgency: Urgency | int | None = None) -> T:
+        """``fn(*args)`` on the synthesis and policy pool (``urgency`` None: the task's
+        `WORK_URGENCY`, else urgent); cancelling the await drops the job if it has not started."""
+        return await asyncio.wrap_future(self.cpu.submit_at(urgency, fn, *args))
+
+    async def run_stt(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the recognition pool, at the task's `WORK_URGENCY` (else urgent)."""
+        return await asyncio.wrap_future(self.stt_pool.submit_at(None, fn, *args))
 
     def close(self) -> None:
         self.cpu.shutdown(wait=False, cancel_futures=True)
+        self.stt_pool.shutdown(wait=False, cancel_futures=True)
         self.vad_pool.shutdown(wait=False, cancel_futures=True)
 
     # -- the server's pluggable parts
@@ -259,10 +300,12 @@ class OfflineTranscriber:
     """faster-whisper over committed audio (any Realtime input format)."""
 
     speculative = True
-    """Deterministic (greedy, temperature 0): the session may transcribe during pauses."""
+    """Deterministic (greedy, temperature 0): the session may transcribe during pauses (unless the
+    engine's ``speculate`` setting is off)."""
 
     def __init__(self, engine: OfflineEngine) -> None:
         self.engine = engine
+        self.speculative = engine.settings.speculate
         self.seconds: list[tuple[float, float]] = []
         """(audio seconds, wall seconds) per transcription, for the real-time factor."""
         self.last_prompt = ""
@@ -273,7 +316,7 @@ class OfflineTranscriber:
             data = data[:-1]
         if codecs.duration_ms(len(data), fmt) < 100:
             return ""
-        return await self.engine.run(self._transcribe, data, fmt, TRANSCRIPTION_CONTEXT.get())
+        return await self.engine.run_stt(self._transcribe, data, fmt, TRANSCRIPTION_CONTEXT.get())
 
     def _transcribe(self, data: bytes, fmt: str, context: ResponseContext | None = None) -> str:
         """Recognition biased by the question pending in ``context`` (see `realtime.offline.hints`)."""
@@ -367,15 +410,29 @@ class PolicyTextResponder:
 
 
 class PiperSynthesizer:
-    """piper speech, sentence by sentence, encoded in the session's output format."""
+    """piper speech, sentence by sentence, encoded in the session's output format.
 
-    def __init__(self, engine: OfflineEngine, cache_size: int = 32) -> None:
+    Synthesised sentences are kept in a bounded LRU cache (keyed by voice and text; at most
+    ``cache_seconds`` of audio), since a voice agent says the same lines over and over (greetings,
+    questions, confirmations): a cached line costs no CPU, and a line being synthesised for one
+    call is shared by another asking for it meanwhile. Only a deterministic voice is cached (the
+    same text always gives the same samples). A cached job is never cancelled by one caller (others
+    may wait on it); at worst one sentence is made for nothing."""
+
+    def __init__(self, engine: OfflineEngine, cache_seconds: float | None = None) -> None:
         self.engine = engine
-        self.cache_size = cache_size
-        self._first: OrderedDict[str, Future[codecs.Int16Array]] = OrderedDict()
+        self.cache_seconds = engine.settings.tts_cache_seconds if cache_seconds is None else cache_seconds
+        self._cache: OrderedDict[tuple[str, str], tuple[Future[codecs.Int16Array], Urgency]] = OrderedDict()
+        self._cached_samples = 0
         self._lock = threading.Lock()
+        self.hits = 0
+        """Sentences served from the cache (or from a synthesis already under way)."""
         self.seconds: list[tuple[float, float]] = []
-        """(audio seconds, wall seconds) per sentence, for the real-time factor."""
+        """(audio seconds, wall seconds) per sentence synthesised, for the real-time factor."""
+
+    @property
+    def cached_seconds(self) -> float:
+        return self._cached_samples / 24000
 
     def _sentence(self, sentence: str) -> codecs.Int16Array:
         t0 = time.perf_counter()
@@ -384,23 +441,57 @@ class PiperSynthesizer:
         del self.seconds[:-200]
         return pcm
 
-    def prefetch(self, text: str) -> None:
-        """Start synthesising the first sentence of ``text`` (used by the next `stream` of it)."""
-        pieces = self.pieces(text)
-        if not pieces:
-            return
-        first = pieces[0][0]
+    def sentence(self, sentence: str, urgency: Urgency | int | None = None) -> Future[codecs.Int16Array]:
+        """The sentence's audio (24 kHz PCM16): from the cache, from a synthesis of it already
+        under way (made at least as urgent as ``urgency``), or synthesised now at ``urgency``."""
+        wanted = as_urgency(urgency)
+        synth = self.engine.synthesizer
+        if self.cache_seconds <= 0 or not getattr(synth, "deterministic", False):
+            return self.engine.cpu.submit_at(wanted, self._sentence, sentence)
+        key = (str(synth.model_path), sentence)
         with self._lock:
-            if first not in self._first:
-                self._first[first] = self.engine.cpu.submit(self._sentence, first)
-                while len(self._first) > self.cache_size:
-                    self._first.popitem(last=False)
+            entry = self._cache.get(key)
+            if entry is not None:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                entry[1].also(wanted)
+                return entry[0]
+            shared = Urgency(wanted.level, (wanted,))
+            future = self.engine.cpu.submit_at(shared, self._sentence, sentence)
+            self._cache[key] = (future, shared)
+        future.add_done_callback(lambda done: self._settled(key, done))
+        return future
 
-    def _submit(self, sentence: str, first: bool) -> asyncio.Future[codecs.Int16Array]:
+    def _settled(self, key: tuple[str, str], future: Future[codecs.Int16Array]) -> None:
         with self._lock:
-            prepared = self._first.pop(sentence, None) if first else None
-        future = prepared if prepared is not None else self.engine.cpu.submit(self._sentence, sentence)
-        return asyncio.wrap_future(future)
+            entry = self._cache.get(key)
+            if entry is None or entry[0] is not future:
+                return
+            if future.cancelled() or future.exception() is not None:
+                del self._cache[key]
+                return
+            entry[1].follows = ()  # done: it no longer holds the requests' urgencies
+            self._cached_samples += len(future.result())
+            limit = self.cache_seconds * 24000
+            for old in list(self._cache):
+                if self._cached_samples <= limit:
+                    break
+                done, _ = self._cache[old]
+                if done.done() and old != key:
+                    self._cached_samples -= len(done.result())
+                    del self._cache[old]
+            if self._cached_samples > limit:  # a single sentence longer than the whole cache
+                self._cached_samples -= len(future.result())
+                del self._cache[key]
+
+    def prefetch(self, text: str) -> None:
+        """Start synthesising the first piece of ``text`` (at the task's urgency: early work during
+        a pause), so that the `stream` of it finds it made."""
+        if self.cache_seconds <= 0 or not getattr(self.engine.synthesizer, "deterministic", False):
+            return  # nothing would keep it for the stream
+        pieces = self.pieces(text)
+        if pieces:
+            self.sentence(pieces[0][0])
 
     @staticmethod
     def pieces(text: str) -> list[tuple[str, bool]]:
@@ -421,15 +512,17 @@ class PiperSynthesizer:
         if not pieces:
             return
         gap = np.zeros(24000 * self.engine.synthesizer.sentence_silence_ms // 1000, dtype=np.int16)
-        pending = self._submit(pieces[0][0], True)
+        # the first piece is awaited by the caller now; the others are made while it plays
+        pending = asyncio.shield(asyncio.wrap_future(self.sentence(pieces[0][0], URGENT)))
         try:
             for index, (piece, new_sentence) in enumerate(pieces):
                 pcm = await pending
                 if index + 1 < len(pieces):  # the next piece is made while this one is sent
-                    pending = self._submit(pieces[index + 1][0], False)
+                    pending = asyncio.shield(asyncio.wrap_future(self.sentence(pieces[index + 1][0], FOLLOWING)))
                 if index and new_sentence and len(pcm):
                     pcm = np.concatenate([gap, pcm])
-                sound = await self.engine.run(codecs.encode_from_pcm16_24k, pcm, fmt) if fmt != codecs.PCM else codecs.encode_pcm16(pcm, fmt)
+                level = URGENT if index == 0 else FOLLOWING
+                sound = await self.engine.run(codecs.encode_from_pcm16_24k, pcm, fmt, urgency=level) if fmt != codecs.PCM else codecs.encode_pcm16(pcm, fmt)
                 yield (piece if index == 0 else " " + piece), sound
         finally:
             pending.cancel()

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from realtime import audio
 from realtime.vad import VadConfig
 
+from .pool import EARLY, WORK_URGENCY, Urgency
 from .responders import (
     TRANSCRIPTION_CONTEXT,
     FunctionCallOutput,
@@ -132,6 +133,7 @@ class RealtimeSession:
         """Position of the input buffer's first byte on the session's audio clock."""
         self.speech_start_ms: int | None = None
         self._speculation: asyncio.Task[str | None] | None = None
+        self._speculation_urgency = Urgency(EARLY)
         self._transcribing: dict[str, asyncio.Task[None]] = {}
         self._stopped_at: float | None = None
         self.voice_to_voice_ms: list[float] = []
@@ -620,6 +622,7 @@ class RealtimeSession:
         started in a worker yet, it never will)."""
         if self._speculation is not None and not self._speculation.done():
             self._speculation.cancel()
+            self._speculation_urgency.drop()  # work of it already running no longer counts as early
         self._speculation = None
 
     def _speculate(self, at_ms: int) -> None:
@@ -631,9 +634,13 @@ class RealtimeSession:
         if not getattr(self.deps.transcriber, "speculative", False) or self.scripted_transcripts_pending():
             return
         data = self._buffer_slice(self.speech_start_ms, at_ms)
-        self._speculation = asyncio.create_task(self._speculative_turn(data, self.input_buffer_format))
+        # early work: a pool that schedules by urgency runs it after work a caller waits for, and
+        # the commit makes it urgent (`_commit`)
+        self._speculation_urgency = Urgency(EARLY)
+        self._speculation = asyncio.create_task(self._speculative_turn(data, self.input_buffer_format, self._speculation_urgency))
 
-    async def _speculative_turn(self, data: bytes, fmt: str) -> str | None:
+    async def _speculative_turn(self, data: bytes, fmt: str, urgency: Urgency) -> str | None:
+        WORK_URGENCY.set(urgency)
         TRANSCRIPTION_CONTEXT.set(self._context({}, [i.public() for i in self.items]))
         transcript = await self.deps.transcriber.transcribe(data, fmt)
         if self._speculation is not asyncio.current_task():
@@ -664,6 +671,8 @@ class RealtimeSession:
         fmt = self.input_buffer_format
         speech_audio = self._buffer_slice(speech[0], speech[1]) if speech is not None else None
         speculation = self._speculation if speech is not None else None
+        if speculation is not None:
+            self._speculation_urgency.promote()  # the caller now waits for it
         chunk = bytes(self.input_buffer)
         self._speculation = None  # before _clear_buffer: the task is handed to the commit, not dropped
         self._clear_buffer()

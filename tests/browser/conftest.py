@@ -86,15 +86,21 @@ async def wait_until(predicate: Callable[[], Any], timeout: float, what: str, se
 
 
 class DaphneServer:
-    """daphne serving ``app`` on 127.0.0.1:<ephemeral port>, stopped (process group) on close."""
+    """daphne serving ``app`` on 127.0.0.1:<ephemeral port>, stopped (process group) on close.
+    ``worker=True``: the production worker instead (`contactcenter.worker`, uvicorn, serving
+    `contactcenter.asgi:application`), as `make run` starts it."""
 
-    def __init__(self, app: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, app: str, env: dict[str, str], log_path: Path, *, worker: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in close()
+        if worker:
+            assert app == "contactcenter.asgi:application", "the worker serves the platform's application only"
+        command = (["-m", "contactcenter.worker", "--host", "127.0.0.1", "--port", str(self.port)] if worker
+                   else ["-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), app])
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), app],
+            [sys.executable, *command],
             cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 30

@@ -57,7 +57,9 @@ async def test_call_from_the_page_through_the_engine(codec, staff_user, demo_sce
         upstream.script(response(GREETING), response(ANSWER))
         upstream.add_transcripts("It's Ada Lovelace")
         env = server_env(OPENAI_BASE_URL=upstream.base_url, OPENAI_API_KEY=UPSTREAM_KEY)
-        server = await asyncio.to_thread(DaphneServer, "contactcenter.asgi:application", env, tmp_path / "daphne.log")
+        # The production worker (uvicorn), as `make run` starts it: the page's socket through the real server.
+        server = await asyncio.to_thread(DaphneServer, "contactcenter.asgi:application", env, tmp_path / "server.log",
+                                         worker=True)
         try:
             await run_call(upstream, server, turn_browser, codec)
         finally:

@@ -1,15 +1,15 @@
 """The fuzz suite: generated frames and bodies, valid-looking and hostile (wrong types, deep
 nesting, huge numbers, wrong order, huge payloads), against every socket and webhook of a real
-daphne process: the browser call socket, the Twilio media socket, the dashboard list and call
+server process (the production worker, `contactcenter.worker`, as `make run` starts it): the browser call socket, the Twilio media socket, the dashboard list and call
 sockets, the Twilio voice webhook and the SIP webhook.
 
 Asserted, for the whole run:
-- the daphne process survives, and no consumer or view dies of an unhandled exception;
+- the server process survives, and no consumer or view dies of an unhandled exception;
 - a good call running alongside keeps its agent audio flowing: p99 gap between two audio frames
   < 100 ms, largest gap (less the time its own process was seen not running) < 250 ms; its peer
   runs in another process, `fuzz_peer`, so the fuzzer never delays it (see MAX_GAP_NET_MS);
 - every call a fuzzed connection opened has ended once its connection did;
-- daphne's resident memory grows by less than MEMORY_BOUND_MB over the run.
+- the server's resident memory grows by less than MEMORY_BOUND_MB over the run.
 
 Hypothesis runs derandomized (a fixed seed per test: the same inputs every run) with no example
 database, and without shrinking (each example is a network round trip). Under two minutes.
@@ -240,7 +240,7 @@ def test_fuzz_every_socket_and_webhook(live_demo: Any, django_user_model: Any, p
     server = DaphneServer("contactcenter.asgi:application", server_env(
         OPENAI_BASE_URL=upstream["base_url"], OPENAI_API_KEY=upstream["api_key"], TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
         OPENAI_WEBHOOK_SECRET=SIP_SECRET, TWILIO_START_TIMEOUT_SECONDS="2", USER_MAX_LIVE_CALLS="100",
-        USER_MAX_SOCKETS="100", LOG_LEVEL="WARNING"), tmp_path / "daphne.log")
+        USER_MAX_SOCKETS="100", LOG_LEVEL="WARNING"), tmp_path / "server.log", worker=True)
     try:
         run_fuzz(server, peer, caller, staff, ended)
     finally:
@@ -249,7 +249,7 @@ def test_fuzz_every_socket_and_webhook(live_demo: Any, django_user_model: Any, p
 
 def run_fuzz(server: DaphneServer, peer: Peer, caller: Any, staff: Any, ended_call: Call) -> None:
     ws_base = server.url.replace("http://", "ws://")
-    public = server.url  # what Twilio signs: PUBLIC_BASE_URL is unset, so the URL daphne sees
+    public = server.url  # what Twilio signs: PUBLIC_BASE_URL is unset, so the URL the server sees
     caller_headers = {"Cookie": session_cookie(caller), "Origin": server.url}
     staff_headers = {"Cookie": session_cookie(staff), "Origin": server.url}
     started_at = time.monotonic()
@@ -358,9 +358,9 @@ def run_fuzz(server: DaphneServer, peer: Peer, caller: Any, staff: Any, ended_ca
     for target in (browser_socket, twilio_socket, dashboard_sockets, voice_webhook, sip_webhook):
         began, cpu = time.monotonic(), cpu_seconds(server.proc.pid)
         target()
-        print(f"fuzz {target.__name__}: {time.monotonic() - began:.1f} s, daphne cpu "
+        print(f"fuzz {target.__name__}: {time.monotonic() - began:.1f} s, server cpu "
               f"{cpu_seconds(server.proc.pid) - cpu:.1f} s, ended at {time.time():.2f}, load {os.getloadavg()[0]:.1f}")
-        assert server.proc.poll() is None, f"daphne died during {target.__name__}:\n{server.output()}"
+        assert server.proc.poll() is None, f"the server died during {target.__name__}:\n{server.output()}"
 
     # The good call runs for at least GOOD_CALL_MIN_S (a faster server fuzzes in less time, and
     # an agent turn takes about 3 s): long enough for the turns it is checked on.
@@ -390,10 +390,11 @@ def run_fuzz(server: DaphneServer, peer: Peer, caller: Any, staff: Any, ended_ca
     memory_after = rss_mb(server.proc.pid)
     log = server.output()
     print(f"fuzz: {fuzz_seconds:.1f} s, {Call.objects.count()} calls, good call {result}, "
-          f"daphne RSS {memory_before:.0f} -> {memory_after:.0f} MB")
+          f"server RSS {memory_before:.0f} -> {memory_after:.0f} MB")
 
     assert server.proc.poll() is None, log
-    assert "Exception inside application" not in log and "Traceback" not in log, log
+    assert "Exception inside application" not in log and "Exception in ASGI application" not in log, log
+    assert "Traceback" not in log, log
     assert not open_calls, f"calls left open: {open_calls}\n{log}"
     assert result["ended_early"] is False and result["call_id"] == good_call_id, result
     assert result["audio_frames"] > 100 and result["turns"] >= 3, result

@@ -4,12 +4,13 @@
   one; otherwise the in-memory channel layer with Celery tasks run in-process (said in one line).
 - Upstream: OpenAI when OPENAI_API_KEY is set; otherwise the local Realtime-protocol server
   (`python -m realtime.server`), which answers calls with no key.
-- daphne (HTTP + WebSockets): one worker per core (`RUN_WORKERS` to choose), all serving one
-  listening socket this command opens (`contactcenter.worker --fd`); a Celery worker and beat.
-- Metrics: the daphne workers share a fresh `PROMETHEUS_MULTIPROC_DIR` (or the one set in the
+- Workers (HTTP + WebSockets, uvicorn; `RUN_SERVER=daphne` for daphne): one per core (`RUN_WORKERS` to
+  choose), all serving one listening socket this command opens (`contactcenter.worker --fd`); a
+  Celery worker and beat.
+- Metrics: the workers share a fresh `PROMETHEUS_MULTIPROC_DIR` (or the one set in the
   environment, emptied first), so any worker's `/metrics` answers for all of them.
 
-A daphne worker, the Celery worker or beat that dies is started again (its calls are lost; the
+A worker, the Celery worker or beat that dies is started again (its calls are lost; the
 reaper ends them); a worker that dies more than `RESTART_LIMIT` times in a minute stops everything.
 """
 
@@ -56,7 +57,7 @@ def wait_for_port(port: int, timeout: float = 15.0) -> bool:
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """The one listening socket every daphne worker serves (each adopts it with --fd)."""
+    """The one listening socket every worker serves (each adopts it with --fd)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -98,7 +99,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 #: Children started again when they die (the others stop everything).
-RESTARTED = ("daphne-", "celery-")
+RESTARTED = ("worker-", "celery-")
 RESTART_LIMIT = 5
 
 
@@ -113,7 +114,7 @@ class Child:
 
 
 def metrics_dir() -> tuple[str, bool]:
-    """The directory the daphne workers share for their metrics, emptied; whether it is ours."""
+    """The directory the workers share for their metrics, emptied; whether it is ours."""
     configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
     if not configured:
         return tempfile.mkdtemp(prefix="contactcenter-metrics-"), True
@@ -124,14 +125,14 @@ def metrics_dir() -> tuple[str, bool]:
 
 
 class Command(BaseCommand):
-    help = "Run the contact center locally: daphne, Celery worker and beat, Redis and the local Realtime server as needed."
+    help = "Run the contact center locally: the ASGI workers, Celery worker and beat, Redis and the local Realtime server as needed."
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--host", default=os.environ.get("RUN_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("RUN_PORT", "8000")))
         parser.add_argument("--no-admin", action="store_true", help="do not create the local admin account")
         parser.add_argument("--workers", type=int, default=int(os.environ.get("RUN_WORKERS") or 0),
-                            help="daphne workers (default: RUN_WORKERS, else one per core)")
+                            help="ASGI workers (default: RUN_WORKERS, else one per core)")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         self.children: list[Child] = []
@@ -208,14 +209,14 @@ class Command(BaseCommand):
         fd = self.listener.fileno()
         worker_env = {**child_env, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
         for number in range(1, workers + 1):
-            self.spawn(f"daphne-{number}", [python, "-m", "contactcenter.worker", "--fd", str(fd)], worker_env,
+            self.spawn(f"worker-{number}", [python, "-m", "contactcenter.worker", "--fd", str(fd)], worker_env,
                        pass_fds=(fd,))
-        daphnes = [child for child in self.children if child.name.startswith("daphne-")]
+        servers = [child for child in self.children if child.name.startswith("worker-")]
         if not wait_for_http(host, port, timeout=float(os.environ.get("RUN_START_SECONDS", "180")),
-                             alive=lambda: all(c.proc is not None and c.proc.poll() is None for c in daphnes)):
+                             alive=lambda: all(c.proc is not None and c.proc.poll() is None for c in servers)):
             self.stop_all()
-            raise SystemExit(f"daphne did not start on port {port}")
-        self.stdout.write(f"daphne: {workers} worker{'s' if workers != 1 else ''} on {host}:{port} "
+            raise SystemExit(f"the workers did not start on port {port}")
+        self.stdout.write(f"{os.environ.get('RUN_SERVER') or 'uvicorn'}: {workers} worker{'s' if workers != 1 else ''} on {host}:{port} "
                           f"(RUN_WORKERS to choose; CALL_CAPACITY_PER_WORKER={settings.CALL_CAPACITY_PER_WORKER})")
         base = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS("The contact center is running:"))
@@ -247,7 +248,7 @@ class Command(BaseCommand):
                                       preexec_fn=_die_with_parent)  # noqa: PLW1509 (no threads here)
 
     def child_exited(self, child: Child) -> None:
-        """A daphne worker's live gauges stop counting; workers are started again, within limits."""
+        """A worker's live gauges stop counting; workers are started again, within limits."""
         assert child.proc is not None
         pid, status = child.proc.pid, child.proc.returncode
         from contactcenter import metrics
@@ -262,7 +263,7 @@ class Command(BaseCommand):
         self.start(child)
 
     def stop_all(self) -> None:
-        """SIGTERM to every child; the daphne workers drain (their live calls end with a reason)."""
+        """SIGTERM to every child; the workers drain (their live calls end with a reason)."""
         if self.listener is not None:  # no new connections while the workers drain
             self.listener.close()
             self.listener = None
