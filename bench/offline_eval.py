@@ -6,9 +6,10 @@
 
 Each case of a set (``bench/eval_sets/<set>/*.json``, see the held-out README) is played once per
 phrasing: a simulated caller opens with the phrasing, answers the agent's questions from the case's
-facts (a fact is said when the question holds one of its cues), says yes to a read-back that holds
-what it said (its free-text words; its date and identifiers where they are read back) and no otherwise, and ends the call when asked "anything else?" or after
-``MAX_TURNS`` turns. The simulated caller knows nothing of the engine; tools return the scenario's
+facts (a fact is said when the question holds one of its cues; asked which task it wants, it says
+its need again), says yes to a read-back that holds what it said (its free-text words; its date,
+identifiers, options and numbers where they are read back) and no otherwise, and ends the call
+when asked "anything else?" or after ``MAX_TURNS`` turns. The simulated caller knows nothing of the engine; tools return the scenario's
 canned outputs.
 
 A task succeeds when the expected tool is called with the expected arguments (typed values exactly;
@@ -18,8 +19,8 @@ expected arguments. Turns are the caller's turns until success.
 
 By voice each caller turn is synthesised (piper, and espeak-ng in several voices and speeds),
 made phone-band (8 kHz mu-law) with added noise, decoded, and recognised by the engine's recogniser
-with the prompt the engine builds from the agent's pending question; the policy sees the
-transcript. Voices rotate over the phrasings, so each phrasing is heard in one voice.
+with the prompt and the answer check the engine builds from the agent's pending question; the
+policy sees the transcript. Voices rotate over the phrasings, so each phrasing is heard in one voice.
 
 The last line: ``RESULT <set>_text_success=... <set>_text_wrong_calls=... <set>_text_turns=...
 <set>_voice_success=... ...``.
@@ -41,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from realtime import audio
-from realtime.offline.hints import recognition_prompt
+from realtime.offline.hints import answer_check, recognition_prompt
 from realtime.offline.policy import DialoguePolicy
 from realtime.offline.policy.arguments import find_dates
 
@@ -51,6 +52,9 @@ MAX_CHAIN = 4
 READ_ONLY = re.compile(r"^(get|check|list|track|look_?up|find|search|show|describe|verify)_", re.IGNORECASE)
 CONFIRM = re.compile(r"\b(shall i|should i|is that (right|correct)|do you want me to|can i go ahead|go ahead)\b", re.IGNORECASE)
 CLOSING = "No, that's all. Thank you, goodbye."
+CHOICE = re.compile(r"\b(what would you like to do|which you need|say just one of these|what can i help you with|how can i help)\b", re.IGNORECASE)
+"""The agent asks which task the caller wants: the caller says its need again (it does not read
+the options' names off, nor answers a detail because the options happen to name it)."""
 VOICES: list[tuple[str, str, int]] = [
     ("piper", "", 0),
     ("espeak-ng", "en-us", 165),
@@ -139,21 +143,45 @@ def caller_reply(case: Case, agent: str, opened: int) -> str | None:
             free = _free_text(schema) and isinstance(want, str)
             if free and not _words(_number_words(want)) <= _words(_number_words(agent)):
                 return "No, that's not right."
-            # an identifier or number read back without the caller's digits is corrected
+            # an identifier or number read back without the caller's digits is corrected (and one
+            # with letters without its letters too: "AR2055" for "KR2055")
             if not free and isinstance(want, str) and re.sub(r"\D", "", want) and (schema.get("pattern") or schema.get("format") != "date"):
                 digits = re.sub(r"\D", "", _number_words(agent))
-                if re.sub(r"[^A-Za-z0-9]", "", want).upper() not in re.sub(r"[^A-Za-z0-9]", "", agent).upper() and re.sub(r"\D", "", want) not in digits:
+                whole = re.sub(r"[^A-Za-z0-9]", "", want).upper() in re.sub(r"[^A-Za-z0-9]", "", agent).upper()
+                if not whole and (re.search(r"[A-Za-z]", want) or re.sub(r"\D", "", want) not in digits):
                     return "No, that's not right."
+            # a typed value read back as another option or number than the caller's is corrected
+            if "read that back" in low and not free and _spoken_other(schema, want, agent):
+                return "No, that's not right."
             # a date read back that is not the caller's (a misheard year) is corrected too
             if schema.get("format") in ("date", "date-time") and isinstance(want, str):
                 heard = [d for d, _ in find_dates(_number_words(agent))]
                 if heard and want[:10] not in heard:
                     return "No, that's not right."
         return "Yes, please go ahead."
+    if CHOICE.search(last):
+        return case.phrasing if opened < 2 else "I told you, " + case.phrasing[0].lower() + case.phrasing[1:]
     said = [f["say"] for f in case.facts if any(cue in last for cue in f["cues"])]
     if said:
         return " ".join(dict.fromkeys(said))
     return case.phrasing if opened < 2 else "I told you, " + case.phrasing[0].lower() + case.phrasing[1:]
+
+
+def _spoken_other(schema: dict[str, Any], want: Any, agent: str) -> bool:
+    """Whether a read-back gives a typed value other than ``want``: another of the enum's options
+    (and not ``want``), or for a number, numbers that do not include it."""
+    low = " " + re.sub(r"[^a-z0-9]+", " ", _number_words(agent).lower()) + " "
+
+    def said(value: Any) -> bool:
+        return f" {re.sub(r'[^a-z0-9]+', ' ', str(value).lower()).strip()} " in low
+
+    options = schema.get("enum")
+    if isinstance(options, list) and options:
+        return not said(want) and any(said(o) for o in options if o != want)
+    if isinstance(want, (int, float)) and not isinstance(want, bool):
+        numbers = re.findall(r"\b\d+(?:\.\d+)?\b", low)
+        return bool(numbers) and not said(want)
+    return False
 
 
 def message(role: str, text: str) -> dict[str, Any]:
@@ -252,7 +280,9 @@ def evaluate(cases: list[Case], mode: str, verbose: bool) -> dict[str, float]:
 
         def hear(text: str, items: list[dict[str, Any]], case: Case | None = None) -> str:
             samples = voices.phone_band(text, state["voice"])
-            return str(recognizer.transcribe(samples, prompt=recognition_prompt(current.instructions, current.tools, items)).text)
+            prompt = recognition_prompt(current.instructions, current.tools, items)
+            accept = answer_check(current.instructions, current.tools, items)
+            return str(recognizer.transcribe(samples, prompt=prompt, accept=accept).text)
 
     outcomes = []
     for index, current in enumerate(cases):

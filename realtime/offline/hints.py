@@ -8,20 +8,29 @@ question asks for:
 - a date question: a date written "Month D, YYYY";
 - a phone or identifier question: digits, grouped as a phone number, or shaped by the
   parameter's ``pattern`` with its digits written one by one;
+- an open question (a greeting, "what would you like to do?"): the words of what the agent can
+  do, its tools' names and their options;
 - a question with fixed options (an enum): the options, spelled as words;
 - a number question: a number in digits.
 
 The sample values are fixed placeholders generated from the schema alone (never anything a
 caller or a test said), chosen so they are not plausible answers: "987-654-3210",
 "January 2, 2000". With no pending question the default prompt only sets the style for digits.
+
+:func:`answer_check` tells from the same question what an answer looks like (a clear yes or no
+to a read-back; a value of each typed detail asked for): when the recogniser's first transcript
+is not such an answer, it weighs its other hypotheses (`realtime.offline.stt`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from realtime.offline.policy import _content_text, asked_parameters
+from realtime.offline.policy import DialoguePolicy, _content_text, asked_parameters
+from realtime.offline.policy.arguments import _extract_typed, _valid, match_bool, normalize_numbers, plausible_phone
+from realtime.offline.policy.items import parse_tools
 
 DEFAULT_PROMPT = "The caller said the numbers as digits: 987-654-3210."
 """Style only: spoken digits come back as grouped digits rather than words or thousands."""
@@ -107,14 +116,50 @@ def recognition_prompt(instructions: str, tools: list[dict[str, Any]] | None, it
     question = _last_question(items)
     if not question:
         return DEFAULT_PROMPT
+    last = re.split(r"(?<=[.!?])\s+", question)[-1]
+    if _YES_NO.match(last) and last.rstrip().endswith("?") and " or " not in last:
+        return f"{question} Yes. No."  # a read-back names details, but only a yes or a no answers it
+    asked = asked_parameters(tools, question)
+    if not asked:
+        # an open question ("How can I help you today?", "What would you like to do?"): the
+        # words of what the agent can do, so a request is heard in the scenario's terms
+        words = scenario_words(tools)
+        # and the digits line still: an opening may hold a phone number or a date
+        return f"{question} {words}. {DEFAULT_PROMPT}" if words else f"{question} {DEFAULT_PROMPT}"
     samples = []
-    for kind, schema in asked_parameters(tools, question):
+    for kind, schema in asked:
         sample = _sample(kind, schema)
         if sample and sample not in samples:
             samples.append(sample)
     if not samples:
         return f"{question} {DEFAULT_PROMPT}"
     return f"{question} {'. '.join(samples)}."
+
+
+SCENARIO_WORDS = 40
+"""At most this many words of tool names and options in an open question's prompt."""
+
+
+def scenario_words(tools: list[dict[str, Any]] | None) -> str:
+    """What the agent can do, as words: its tools' names and their parameters' options
+    ("report broken bike, get ride history, brakes, flat tyre"), from the schema alone."""
+    phrases: list[str] = []
+    for tool in parse_tools(tools):
+        if tool.is_transfer or tool.is_escalation:
+            continue
+        phrases.append(tool.name.replace("_", " ").replace("-", " "))
+        for schema in tool.properties.values():
+            for value in schema.get("enum") or []:
+                if isinstance(value, str):
+                    phrases.append(value.replace("_", " ").replace("-", " "))
+    out: list[str] = []
+    count = 0
+    for phrase in dict.fromkeys(p.strip() for p in phrases if p.strip()):
+        count += len(phrase.split())
+        if count > SCENARIO_WORDS:
+            break
+        out.append(phrase)
+    return ", ".join(out)
 
 
 def prompt_for(context: Any) -> str:
@@ -129,3 +174,54 @@ def prompt_for(context: Any) -> str:
         )
     except (TypeError, ValueError, AttributeError, KeyError, re.error):  # a hint must never cost a transcript
         return DEFAULT_PROMPT
+
+
+_YES_NO = re.compile(r"^(shall i|should i|is that (right|correct)|do you want me to|can i go ahead|would you like me to)\b", re.IGNORECASE)
+"""A question answered with a yes or a no (a read-back, a confirmation)."""
+_TYPED = ("enum", "date", "phone", "pattern", "number", "bool")
+
+
+def _fits(kind: str, schema: dict[str, Any], text: str) -> bool:
+    """Whether ``text`` holds a value of this parameter, as the dialogue policy reads it."""
+    value = _extract_typed(kind, "", schema, normalize_numbers(text))  # as the policy reads a turn
+    if value is None or not _valid(schema, value):
+        return False
+    return plausible_phone(value) if kind == "phone" else True
+
+
+def answer_check(instructions: str, tools: list[dict[str, Any]] | None, items: list[dict[str, Any]]) -> Callable[[str], bool] | None:
+    """What an answer to the pending question looks like, as a test of a transcript, or None
+    when any words may answer it: a yes/no question wants a clear yes or no; a question for
+    typed details (dates, digits of a pattern, phone numbers, options, numbers) wants a value
+    of each; an open question ("How can I help you?") words the dialogue policy understands
+    (it would not answer "I didn't catch that"). Built from the question, the tools' schemas and
+    the policy alone."""
+    question = _last_question(items)
+    if not question:
+        return None
+    last = re.split(r"(?<=[.!?])\s+", question)[-1]
+    if _YES_NO.match(last) and last.rstrip().endswith("?") and " or " not in last:
+        return lambda text: match_bool(text) is not None
+    every = asked_parameters(tools, question)
+    if not every and tools:
+        # an open question: words the agent understands (what it can do), not "didn't catch that"
+        policy = DialoguePolicy()
+        return lambda text: policy.understands(instructions, tools, items, text)
+    asked = [(kind, schema) for kind, schema in every if kind in _TYPED]
+    if not asked:
+        return None
+    return lambda text: all(_fits(kind, schema, text) for kind, schema in asked)
+
+
+def check_for(context: Any) -> Callable[[str], bool] | None:
+    """:func:`answer_check` for a transcription whose conversation is ``context`` (None: none)."""
+    if context is None:
+        return None
+    try:
+        return answer_check(
+            str(getattr(context, "instructions", "") or ""),
+            list(getattr(context, "tools", None) or []),
+            list(getattr(context, "items", None) or []),
+        )
+    except (TypeError, ValueError, AttributeError, KeyError, re.error):  # a hint must never cost a transcript
+        return None

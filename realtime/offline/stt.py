@@ -6,7 +6,10 @@ faster-whisper model name ("base.en", ...) or a local CTranslate2 model director
 the local Hugging Face cache fails fast instead of downloading.
 
 Decoding is greedy at temperature 0 with no fallback sampling, so the same audio always gives the
-same text. The model is loaded once (see :func:`get_recognizer`) and is safe to share between
+same text. When the question just asked expects an answer of a form (a date, a pattern's digits,
+an option, a yes or no) and the greedy transcript is not of that form, the beam's best
+transcripts are weighed and the first that is takes its place (``accept`` of
+:meth:`Recognizer.transcribe`); still deterministic. The model is loaded once (see :func:`get_recognizer`) and is safe to share between
 threads: CTranslate2 queues concurrent calls onto its ``num_workers`` workers, each using
 ``cpu_threads`` threads.
 """
@@ -14,8 +17,9 @@ threads: CTranslate2 queues concurrent calls onto its ``num_workers`` workers, e
 from __future__ import annotations
 
 import os
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +37,25 @@ DIGITS_PROMPT = DEFAULT_PROMPT
 not anything a caller says). Whisper continues the prompt's style, so spoken digits come out as
 grouped digits rather than as words or thousands ("4,158,923,047"). During a call the prompt is
 built from the question just asked instead (`realtime.offline.hints`)."""
+
+
+ALTERNATIVES = 5
+"""How many transcripts :meth:`Recognizer.alternatives` weighs (the beam's width)."""
+
+
+def max_new_tokens(seconds: float) -> int:
+    """A bound on the tokens of a transcript of ``seconds`` of speech: far above what a caller
+    says (about 3 words a second), so it only cuts a recogniser stuck repeating itself
+    ("0 0 0 0 ..." to the end of its window) short."""
+    return int(min(220, 24 + 12 * seconds))
+
+
+_RUNAWAY = re.compile(r"(\b\S+\b)(?:\W+\1\b){7,}")
+"""A word repeated eight times in a row: a recogniser stuck in a loop, not a caller's answer."""
+
+
+def _accepted(accept: Callable[[str], bool], text: str) -> bool:
+    return bool(text.strip()) and _RUNAWAY.search(text) is None and accept(text)
 
 
 def default_model_path() -> Path:
@@ -101,6 +124,7 @@ class Recognizer:
             vad_filter=False,
             initial_prompt=(self.prompt if prompt is None else prompt) or None,
             suppress_blank=True,
+            max_new_tokens=max_new_tokens(samples.size / SAMPLE_RATE),
         )
         first = True
         for seg in segments:
@@ -110,11 +134,57 @@ class Recognizer:
             yield text if first else " " + text
             first = False
 
-    def transcribe(self, audio: Float32Array, *, prompt: str | None = None) -> Transcript:
+    def alternatives(self, audio: Float32Array, *, prompt: str | None = None, count: int = ALTERNATIVES) -> list[str]:
+        """The ``count`` best transcripts of a short utterance (beam search, best first), for a
+        caller that can tell which one fits what was asked. Only the first 30 s are heard."""
+        from faster_whisper.audio import pad_or_trim  # type: ignore[import-untyped]
+        from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped]
+
+        samples = np.asarray(audio, dtype=np.float32)[: 30 * SAMPLE_RATE]
+        if samples.size < SAMPLE_RATE // 10:
+            return []
+        model = self._model
+        features = pad_or_trim(model.feature_extractor(samples)[..., :-1])
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
+        text = self.prompt if prompt is None else prompt
+        previous = tokenizer.encode(" " + text.strip())[-(model.max_length // 2 - 1) :] if text else []
+        tokens = model.get_prompt(tokenizer, previous, without_timestamps=True)
+        result = model.model.generate(
+            model.encode(features),
+            [tokens],
+            beam_size=max(count, 1),
+            num_hypotheses=max(count, 1),
+            max_length=len(tokens) + max_new_tokens(samples.size / SAMPLE_RATE),
+            suppress_blank=True,
+            suppress_tokens=[-1],
+        )[0]
+        out: list[str] = []
+        for ids in result.sequences_ids:
+            said = tokenizer.decode([i for i in ids if i < tokenizer.eot]).strip()
+            if said and said not in out:
+                out.append(said)
+        return out
+
+    def transcribe(
+        self,
+        audio: Float32Array,
+        *,
+        prompt: str | None = None,
+        accept: Callable[[str], bool] | None = None,
+    ) -> Transcript:
+        """The transcript of ``audio``. ``accept`` (built from the question just asked, see
+        `realtime.offline.hints.answer_check`) tells whether a transcript is an answer of the
+        expected form (a date, digits of a pattern, an option, a yes or no): when the greedy
+        transcript is not, the best of :meth:`alternatives` that is replaces it; when none is,
+        the greedy one stays."""
         import time
 
         t0 = time.perf_counter()
         pieces = list(self.stream(audio, prompt=prompt))
+        if accept is not None and not _accepted(accept, "".join(pieces)):
+            fitting = [text for text in self.alternatives(audio, prompt=prompt) if _accepted(accept, text)]
+            if fitting:
+                pieces = [fitting[0]]
         return Transcript(
             text="".join(pieces),
             segments=[p.strip() for p in pieces],

@@ -57,7 +57,7 @@ import numpy as np
 from realtime import audio as codecs
 from realtime.offline import DialoguePolicy, PolicyResponse, SpeechStarted, SpeechStopped, split_sentences
 from realtime.offline import VoiceActivityDetector as SileroDetector
-from realtime.offline.hints import prompt_for
+from realtime.offline.hints import check_for, prompt_for
 from realtime.offline.vad import FRAME_MS, FRAME_SAMPLES
 from realtime.vad import VadConfig
 
@@ -322,7 +322,7 @@ class OfflineTranscriber:
         """Recognition biased by the question pending in ``context`` (see `realtime.offline.hints`)."""
         samples = codecs.to_float32_16k(data, fmt)
         self.last_prompt = prompt_for(context)
-        result = self.engine.recognizer.transcribe(samples, prompt=self.last_prompt)
+        result = self.engine.recognizer.transcribe(samples, prompt=self.last_prompt, accept=check_for(context))
         self.seconds.append((result.audio_seconds, result.seconds))
         del self.seconds[:-200]
         return str(result.text)

@@ -156,19 +156,26 @@ def normalize_numbers(text: str) -> str:
 # --- dates -------------------------------------------------------------------------------------
 
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
-_YEAR = r"(\d{3}0,?\s+[1-9](?![\d:]|\s*(?:st|nd|rd|th|am|pm|a\.m|p\.m)\b)|(?:19|20)\s+\d{2}(?!\d)|\d{4}|\d{2})"
-"""A year, also as a recogniser splits a spoken one: "2020, 7" or "20 27" for "twenty twenty-seven"."""
+_YEAR = (
+    r"((?:19|20)(?:00|,000),?\s+(?:and\s+)?[1-9]\d(?:st|nd|rd|th)?(?![\d:])"
+    r"|\d{3}0,?\s+[1-9](?![\d:]|\s*(?:st|nd|rd|th|am|pm|a\.m|p\.m)\b)|(?:19|20)\s+\d{2}(?!\d)|\d{4}|\d{2})"
+)
+"""A year, also as a recogniser splits a spoken one: "2020, 7" or "20 27" for "twenty twenty-seven",
+"2000 and 26" or "2,000, 26" for "twenty twenty-six"."""
 _DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b"), "ymd"),
     (re.compile(rf"\b({_MONTH_RE})\.?\s+{_DAY},?\s+(?:of\s+)?{_YEAR}\b", re.IGNORECASE), "mdy_name"),
-    (re.compile(rf"\b{_DAY}\s+(?:of\s+)?({_MONTH_RE})\.?,?\s+{_YEAR}\b", re.IGNORECASE), "dmy_name"),
+    (re.compile(rf"\b{_DAY}\s+(?:(?:of|on|off)\s+)?({_MONTH_RE})\.?,?\s+{_YEAR}\b", re.IGNORECASE), "dmy_name"),
     (re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4}|\d{2})\b"), "mdy_num"),
     (re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{4})\b(?!-\d)"), "mdy_num"),  # "12-25-1979" as heard
 ]
 
 
 def _full_year(y: str) -> int:
+    y = re.sub(r"(?:st|nd|rd|th)$", "", y.replace(",000", "000"))
     parts = re.findall(r"\d+", y)
+    if len(parts) == 2 and len(parts[0]) == 4 and parts[0].endswith("00") and len(parts[1]) == 2:
+        return int(parts[0][:2] + parts[1])  # "2000 and 26": twenty twenty-six
     if len(parts) == 2:  # "2020, 7" -> 2027; "20 27" -> 2027
         y = parts[0][:3] + parts[1] if len(parts[0]) == 4 else parts[0] + parts[1]
     value = int(y)
@@ -461,14 +468,30 @@ _CHANGES = re.compile(
 )
 
 
+_READS = re.compile(
+    r"^(get|check|list|track|look|lookup|find|search|show|describe|verify|authenticate|identify|"
+    r"tell|give|read|fetch|query|see|view|confirm_identity|explain|answer|compare|estimate|quote|ask|consult|"
+    r"inquire|enquire|recommend|suggest|summari[sz]e|translate|"
+    r"calculate|count|is|are|has|have|does|do|can|when|where|what|which|who|how)\b",
+    re.IGNORECASE,
+)
+"""A tool whose name or description starts with one of these only reads or tells."""
+
+
 def changes_data(tool: _Tool) -> bool:
     """Whether a tool changes something: its name or its description starts with such a verb
-    (create, place, book, cancel, block, start, update, delete...). Handoffs and escalations are
-    not counted: they move the call, not the caller's data."""
+    (create, place, book, cancel, block, start, update, delete...). A tool that neither says it
+    changes something nor that it only reads (get, check, list, find, verify, tell...) is taken
+    to change something ("extend_permit", "top_up_card"): when unsure, a value is read back
+    rather than acted on. Handoffs and escalations are not counted: they move the call, not the
+    caller's data."""
     if tool.is_transfer or tool.is_escalation or _END_CALL.match(tool.name):
         return False
     first = tool.name.replace("-", "_").split("_")[0]
-    return bool(_CHANGES.match(first + " ")) or bool(_CHANGES.match(tool.description.strip() + " "))
+    description = tool.description.strip()
+    if _CHANGES.match(first + " ") or _CHANGES.match(description + " "):
+        return True
+    return not (_READS.match(first + " ") or _READS.match(description + " "))
 
 
 _LEAD_IN = re.compile(
@@ -610,6 +633,11 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
     pattern = schema.get("pattern") if isinstance(schema.get("pattern"), str) else None
     if kind == "enum":
         values = list(schema["enum"])
+        if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            labelled = _labelled_number(name, schema, text)
+            if labelled in values:
+                return labelled
+            text = _DIGIT_BY_DIGIT.sub(" ", text)  # digits said one by one belong to an identifier
         return match_enum(values, text) or _enum_by_meaning(values, text) or enum_by_sound(values, text)
     if kind == "bool":
         return match_bool(text)
@@ -642,6 +670,9 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
                 return values[0]
         return None
     if kind == "number":
+        labelled = _labelled_number(name, schema, text)
+        if labelled is not None and _valid({k: schema[k] for k in ("minimum", "maximum") if k in schema}, labelled):
+            return labelled
         # digits said one by one ("7 2 0 1 8") are an identifier, not a count
         for written in find_numbers(_DIGIT_BY_DIGIT.sub(" ", text)):
             value = float(written.replace(",", ""))
@@ -650,6 +681,19 @@ def _extract_typed(kind: str, name: str, schema: dict[str, Any], text: str, *, d
                 continue
             if _valid({k: schema[k] for k in ("minimum", "maximum") if k in schema}, number):
                 return number
+    return None
+
+
+def _labelled_number(name: str, schema: dict[str, Any], text: str) -> int | float | None:
+    """A number said with the unit its parameter counts ("6 months" for "how many months to
+    add", "2 boxes"): that one, whatever other digits the answer holds."""
+    label = set(tokens(f"{name.replace('_', ' ')} {schema.get('description', '')}"))
+    for m in re.finditer(r"(?<![\w.])(\d+(?:\.\d+)?)\s+([A-Za-z]+)", text):
+        if set(tokens(m.group(2))) & label:
+            value = float(m.group(1))
+            if schema.get("type") == "integer" and not value.is_integer():
+                continue
+            return int(value) if value.is_integer() else value
     return None
 
 

@@ -32,8 +32,10 @@ from realtime.offline.policy.intent import (
     INFO_QUESTION,
     _is_small_talk,
     _State,
+    asks_for_information,
     best_tool,
     catch_all_tool,
+    only_lookup,
     tool_score,
 )
 from realtime.offline.policy.items import (
@@ -81,6 +83,8 @@ _CLEAR_YES = re.compile(
 """A yes that starts the answer: only such a yes confirms a read-back."""
 _READ_BACK = ("short", "date")
 """Kinds of value read back before a data-changing call: short free text, and dates."""
+_SAID_AGAIN = ("date", "pattern", "phone", "number", "enum", "email")
+"""Kinds of value asked again after a "no" to the read-back that held them."""
 _FALLBACK_LEADS = ("I'm sorry, I didn't catch that.", "Sorry, I'm not sure which", "Let's try it another way.", "Sorry, I still didn't follow.")
 _CONFIRM = re.compile(r"\bconfirm\b[^.]*\b(caller|customer|user|first)\b", re.IGNORECASE)
 
@@ -105,6 +109,13 @@ class DialoguePolicy:
         """The next Realtime response for a session's instructions, tools and conversation.
         ``tool_choice`` as in the API: "auto", "none", "required" or a function by name."""
         return self._with_choice(instructions, parse_tools(tools), parse_items(items), False, tool_choice)
+
+    def understands(self, instructions: str, tools: list[dict[str, Any]] | None, items: list[dict[str, Any]], text: str) -> bool:
+        """Whether the caller's next words ``text`` would be understood: the next response to them
+        is no "I didn't catch that" (for a recogniser weighing what it may have heard)."""
+        said = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        response = self.respond(instructions, tools, [*items, said])
+        return response.function_call is not None or not response.text.startswith(_FALLBACK_LEADS)
 
     def respond_responses(
         self,
@@ -239,6 +250,8 @@ class DialoguePolicy:
                 tool = best_tool(st, texts, done)
             if tool is None and latest:
                 tool = catch_all_tool(st, latest, done=set())
+            if tool is None and asks_for_information(latest):
+                tool = only_lookup(st)
         elif mode == "chain":
             before = {p.name for d in done if (t := st.tool(d)) is not None for p in self._prerequisites(st, t)}
             tool = best_tool(st, texts, done | before, name_only=True)
@@ -263,7 +276,11 @@ class DialoguePolicy:
         else:
             tool = next((p for p in self._prerequisites(st, tool) if p.name not in done), tool)
         args, missing = self._fill(st, tool)
-        if missing and not tool.is_transfer:
+        declined = self._declined_at(st, tool) if changes_data(tool) else -1
+        last_call = max((i for i, t in enumerate(st.turns) if t.kind == "call"), default=-1)
+        if missing and not tool.is_transfer and declined <= last_call:
+            # (right after a "no" to its read-back, the values are asked again: another tool that
+            # takes the rejected value would only hand it back)
             provider = self._provider(st, tool, missing, done)
             if provider is not None:
                 tool = provider
@@ -283,6 +300,7 @@ class DialoguePolicy:
                 return PolicyResponse(text=_join(preface, question))
             if answer is False and readback:
                 loose = [n for n in args if _param_kind(n, tool.properties[n]) in _READ_BACK]
+                loose = loose or [n for n in args if _param_kind(n, tool.properties[n]) in _SAID_AGAIN]
                 labels = _and_join([_label(n, tool.properties[n]) for n in loose])
                 return PolicyResponse(text=f"I'm sorry about that. Could you please tell me {labels} again?")
             if answer is False:
@@ -391,8 +409,8 @@ class DialoguePolicy:
     ) -> Any:
         fresh = self._fresh_after(st, tool)
         kind = _param_kind(name, schema)
-        if kind == "date" and changes_data(tool):
-            fresh = max(fresh, self._declined_at(st, tool))  # after a "no" to its read-back, a fresh date
+        if kind in _SAID_AGAIN and changes_data(tool):
+            fresh = max(fresh, self._declined_at(st, tool))  # after a "no" to its read-back, a fresh value
         others = self._answered_others(st, tool, name) if kind == "number" else set()
         window = [text for i, text in reversed(st.window) if i > fresh and i not in others]
         everything = [
@@ -582,7 +600,10 @@ class DialoguePolicy:
         # misheard, so it is read back too
         said = [t.text for t in st.turns if t.kind == "user"]
         outputs = {t.call_id: t.ok for t in st.turns if t.kind == "output"}
-        used = {v for t in st.turns if t.kind == "call" and outputs.get(t.call_id) for v in t.args.values()}
+        declined = self._declined_at(st, tool)
+        used = {
+            v for i, t in enumerate(st.turns) if t.kind == "call" and i > declined and outputs.get(t.call_id) for v in t.args.values()
+        }  # (a value the caller said no to is not made good by a call that took it before)
         for name, value in args.items():
             if value in used:
                 continue  # a value a successful call took already (a verified phone number)

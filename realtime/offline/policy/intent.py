@@ -142,3 +142,20 @@ def catch_all_tool(st: _State, text: str, done: set[str]) -> _Tool | None:
         if any(_QUESTION_PARAM.match(p) for p in tool.required or tool.properties):
             return tool
     return None
+
+
+def only_lookup(st: _State) -> _Tool | None:
+    """The one tool that only reads (checks a status, looks something up) among tools that
+    otherwise change things: a caller's question for information that names no tool is for it
+    ("Has my dinner left the restaurant yet?" with track_order beside cancel_order). None when
+    there are several such tools or none, or no other tool (nothing to tell it apart from)."""
+    tools = [t for t in st.tools if not t.is_transfer and not t.is_escalation and not t.is_gate]
+    reads = [t for t in tools if not changes_data(t)]
+    return reads[0] if len(reads) == 1 and len(tools) > 1 else None
+
+
+def asks_for_information(text: str) -> bool:
+    """Whether the caller asks to know something: the whole turn, or its last clause ("I dropped
+    off a dress last week, is it finished?"), is a question for information."""
+    last = re.split(r"[,;.!]\s+", text.strip())[-1]
+    return bool(INFO_QUESTION.match(text) or INFO_QUESTION.match(last))

@@ -72,7 +72,10 @@ _READBACK_LEAD = "Let me read that back:"
 
 def _readback(tool: _Tool, args: dict[str, Any]) -> str:
     """The read-back before a data-changing call with free text: every value, then the question."""
-    parts = [f"{_label(n, tool.properties[n])}: {_scalar(v)}" for n, v in args.items() if n in tool.properties]
+    parts = [
+        f"{_label(n, tool.properties[n])}: {_scalar(v).replace('_', ' ') if tool.properties[n].get('enum') else _scalar(v)}"
+        for n, v in args.items() if n in tool.properties
+    ]
     words = _ability(tool).split()
     if len(words) >= 2 and words[1] not in _PREPOSITIONS:
         words.insert(1, "the")
@@ -152,12 +155,26 @@ def _label(name: str, schema: dict[str, Any]) -> str:
         )
         if not re.match(r"^(the|a|an|your)\b", label, re.IGNORECASE):
             label = "the " + label
-        return label
+        return _named(label, name)
     words = name.replace("_", " ").lower()
     words = re.sub(r"\bid\b", "ID", words)
     words = re.sub(r"\bdob\b", "date of birth", words)
     words = re.sub(r"\bzip\b", "ZIP", words)
     return f"the {words}" if re.search(r"reason|question|topic|category", words) else f"your {words}"
+
+
+def _named(label: str, name: str) -> str:
+    """A label that lost what the parameter is ("The student's six-digit number" -> "your
+    six-digit number") gets the name's words back before its last word: "your six-digit student
+    number", so the caller knows which number."""
+    parts = [w for w in name.lower().split("_") if w]
+    words = label.split()
+    if len(parts) < 2 or not words or words[-1].lower() != parts[-1]:
+        return label
+    missing = [w for w in parts[:-1] if not any(x.lower().startswith(w) for x in words)]
+    if not missing or len(missing) != len(parts) - 1:
+        return label
+    return " ".join([*words[:-1], *missing, words[-1]])
 
 
 _VERBATIM_RE = re.compile(
