@@ -7,8 +7,10 @@ import logging
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from calls.models import Call
 from contactcenter.asgi import application
 from realtime.server import response
 from tests.calls.conftest import CallClient
@@ -79,3 +81,6 @@ async def test_bad_twilio_frames_are_ignored(live_demo: Any, upstream: Any, twil
     assert stream.client.close_code is None
     await stream.send({"event": "stop", "streamSid": STREAM_SID, "stop": {}})
     assert await stream.client.wait_closed() == 1000
+    # The bad frames did not leave the record behind: the stream's stop ended the call, once.
+    call = await database_sync_to_async(lambda: Call.objects.latest("pk"))()
+    assert call.status == "ended" and call.ended_at is not None and call.end_reason
