@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,10 @@ def max_new_tokens(seconds: float) -> int:
 
 _RUNAWAY = re.compile(r"(\b\S+\b)(?:\W+\1\b){7,}")
 """A word repeated eight times in a row: a recogniser stuck in a loop, not a caller's answer."""
+
+
+_ENCODED = threading.local()
+"""Per thread, while a transcription that may weigh alternatives runs: the encoder outputs it made."""
 
 
 def _accepted(accept: Callable[[str], bool], text: str) -> bool:
@@ -104,6 +109,18 @@ class Recognizer:
             num_workers=max(num_workers, 1),
             local_files_only=True,
         )
+        # The encoder's output of a transcription is kept (on the calling thread) while a caller
+        # may still weigh alternatives of the same audio: they decode it again, never re-encode.
+        encode = self._model.encode
+
+        def encode_and_keep(features: Any) -> Any:
+            output = encode(features)
+            kept = getattr(_ENCODED, "outputs", None)
+            if kept is not None:
+                kept.append(output)
+            return output
+
+        self._model.encode = encode_and_keep
 
     def stream(self, audio: Float32Array, *, prompt: str | None = None) -> Iterator[str]:
         """Yield the transcript piece by piece (one piece per Whisper segment, the first without
@@ -134,9 +151,18 @@ class Recognizer:
             yield text if first else " " + text
             first = False
 
-    def alternatives(self, audio: Float32Array, *, prompt: str | None = None, count: int = ALTERNATIVES) -> list[str]:
+    def alternatives(
+        self,
+        audio: Float32Array,
+        *,
+        prompt: str | None = None,
+        count: int = ALTERNATIVES,
+        encoded: Any = None,
+    ) -> list[str]:
         """The ``count`` best transcripts of a short utterance (beam search, best first), for a
-        caller that can tell which one fits what was asked. Only the first 30 s are heard."""
+        caller that can tell which one fits what was asked. Only the first 30 s are heard.
+        ``encoded``: the encoder's output of this audio, when a transcription just made it (the
+        encoder is most of a recognition's cost)."""
         from faster_whisper.audio import pad_or_trim  # type: ignore[import-untyped]
         from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped]
 
@@ -144,13 +170,14 @@ class Recognizer:
         if samples.size < SAMPLE_RATE // 10:
             return []
         model = self._model
-        features = pad_or_trim(model.feature_extractor(samples)[..., :-1])
+        if encoded is None:
+            encoded = model.encode(pad_or_trim(model.feature_extractor(samples)[..., :-1]))
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
         text = self.prompt if prompt is None else prompt
         previous = tokenizer.encode(" " + text.strip())[-(model.max_length // 2 - 1) :] if text else []
         tokens = model.get_prompt(tokenizer, previous, without_timestamps=True)
         result = model.model.generate(
-            model.encode(features),
+            encoded,
             [tokens],
             beam_size=max(count, 1),
             num_hypotheses=max(count, 1),
@@ -180,9 +207,17 @@ class Recognizer:
         import time
 
         t0 = time.perf_counter()
-        pieces = list(self.stream(audio, prompt=prompt))
+        _ENCODED.outputs = [] if accept is not None else None
+        try:
+            pieces = list(self.stream(audio, prompt=prompt))
+            outputs = _ENCODED.outputs or []
+        finally:
+            _ENCODED.outputs = None
         if accept is not None and not _accepted(accept, "".join(pieces)):
-            fitting = [text for text in self.alternatives(audio, prompt=prompt) if _accepted(accept, text)]
+            # audio of one window was encoded once: its alternatives decode that output again
+            encoded = outputs[0] if len(outputs) == 1 and len(audio) <= 30 * SAMPLE_RATE else None
+            others = self.alternatives(audio, prompt=prompt, encoded=encoded)
+            fitting = [text for text in others if _accepted(accept, text)]
             if fitting:
                 pieces = [fitting[0]]
         return Transcript(

@@ -28,3 +28,27 @@ def test_transcripts_are_bounded_and_loops_are_no_answer() -> None:
     assert not stt._accepted(lambda text: True, "It's 6 1 2 0 0 0 0 0 0 0 0 0 0 0")
     assert stt._accepted(lambda text: True, "It's 6 1 2 0 0.")
     assert not stt._accepted(lambda text: True, "  ")
+
+
+def test_alternatives_decode_the_transcriptions_encoding_again(synthesizer: Synthesizer, recognizer: Recognizer) -> None:
+    """The encoder is most of a recognition's cost: weighing alternatives after a transcription
+    decodes its encoder output again (same hypotheses as encoding afresh) instead of encoding twice."""
+    pcm = synthesizer.synthesize_all("My date of birth is the third of April nineteen eighty five.")
+    samples = audio.to_float32_16k(audio.encode_from_pcm16_24k(pcm, "audio/pcmu"), "audio/pcmu")
+    fresh = recognizer.alternatives(samples, count=5)
+    model = recognizer._model
+    keep = model.encode
+    encodings = []
+
+    def counted(features: object) -> object:
+        encodings.append(1)
+        return keep(features)
+
+    model.encode = counted
+    try:
+        wanted = fresh[1] if len(fresh) > 1 else fresh[0]
+        assert recognizer.transcribe(samples, accept=lambda text: text == wanted).text == wanted
+        assert len(encodings) == 1
+    finally:
+        model.encode = keep
+    assert stt._ENCODED.outputs is None  # nothing of the call is kept on the thread
