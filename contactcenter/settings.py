@@ -256,7 +256,7 @@ CALL_MAX_FRAME_BYTES = env.int("CALL_MAX_FRAME_BYTES", default=64 * 1024)
 # sorry and a hang-up, or TWILIO_OVERFLOW_NUMBER; browser: a message on the page). 0: no limit.
 # Measured with bench.bridge (README "Measured"): the most duplex calls (agent audio streaming
 # back) one worker of the 2-core development machine carried at frame p99 < 20 ms both ways.
-CALL_CAPACITY_PER_WORKER = env.int("CALL_CAPACITY_PER_WORKER", default=5)
+CALL_CAPACITY_PER_WORKER = env.int("CALL_CAPACITY_PER_WORKER", default=10)
 # Where Twilio puts a caller through to when this worker is full (empty: sorry and hang up).
 TWILIO_OVERFLOW_NUMBER = env("TWILIO_OVERFLOW_NUMBER", default="")
 # Abuse limits (calls.limits). Per user: live calls (all processes, from the call records) and open
