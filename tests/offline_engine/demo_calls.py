@@ -27,6 +27,8 @@ KATHERINE_PHONE = "+447700900789"
 class VoiceCall:
     """Caller speech into a call socket, and waiting until the call has nothing more to say."""
 
+    TOOL_WAIT_S = 10.0
+
     def __init__(self, client: CallClient, server: RealtimeServer, caller: Caller, fmt: str, *, twilio: bool) -> None:
         self.client = client
         self.server = server
@@ -36,6 +38,7 @@ class VoiceCall:
         self.sequence = 0
         self.chunk = 0
         self.acked = 0
+        self._tool_waits: dict[Any, float] = {}
 
     async def _send(self, frame: bytes) -> None:
         if not self.twilio:
@@ -52,7 +55,27 @@ class VoiceCall:
 
     def busy(self) -> bool:
         session = self.server.sessions[-1] if self.server.sessions else None
-        return session is not None and (session.active is not None or bool(session._transcribing))
+        if session is None:
+            return False
+        return session.active is not None or bool(session._transcribing) or self._tool_running(session)
+
+    def _tool_running(self, session: Any) -> bool:
+        """The model's last response ended in tool calls and no response has followed yet: the
+        platform is running them (its records, a handoff's session.update) and the agent will
+        speak again. Counted for at most ``TOOL_WAIT_S`` after it is first seen, for a tool
+        after which nothing more is said."""
+        for event in reversed(session.server_events):
+            if event["type"] == "response.created":
+                break
+            if event["type"] == "response.done":
+                output = event.get("response", {}).get("output") or []
+                if not any(item.get("type") == "function_call" for item in output):
+                    break
+                key = event.get("event_id") or id(event)
+                now = asyncio.get_running_loop().time()
+                first_seen = self._tool_waits.setdefault(key, now)
+                return now - first_seen < self.TOOL_WAIT_S
+        return False
 
     async def settle(self, quiet_s: float = 1.2, timeout: float = 60.0) -> None:
         """Receive until the socket has been quiet for ``quiet_s`` with no response or
