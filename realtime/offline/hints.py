@@ -162,16 +162,21 @@ def scenario_words(tools: list[dict[str, Any]] | None) -> str:
     return ", ".join(out)
 
 
+def _conversation(context: Any) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """A transcription's conversation as the hints read it: instructions, tools, items."""
+    return (
+        str(getattr(context, "instructions", "") or ""),
+        list(getattr(context, "tools", None) or []),
+        list(getattr(context, "items", None) or []),
+    )
+
+
 def prompt_for(context: Any) -> str:
     """The prompt for a transcription whose conversation is ``context`` (None: the default)."""
     if context is None:
         return DEFAULT_PROMPT
     try:
-        return recognition_prompt(
-            str(getattr(context, "instructions", "") or ""),
-            list(getattr(context, "tools", None) or []),
-            list(getattr(context, "items", None) or []),
-        )
+        return recognition_prompt(*_conversation(context))
     except (TypeError, ValueError, AttributeError, KeyError, re.error):  # a hint must never cost a transcript
         return DEFAULT_PROMPT
 
@@ -218,10 +223,6 @@ def check_for(context: Any) -> Callable[[str], bool] | None:
     if context is None:
         return None
     try:
-        return answer_check(
-            str(getattr(context, "instructions", "") or ""),
-            list(getattr(context, "tools", None) or []),
-            list(getattr(context, "items", None) or []),
-        )
+        return answer_check(*_conversation(context))
     except (TypeError, ValueError, AttributeError, KeyError, re.error):  # a hint must never cost a transcript
         return None

@@ -12,16 +12,18 @@ import pytest
 from realtime.server.pool import DROPPED, EARLY, FOLLOWING, URGENT, WORK_URGENCY, PriorityPool, Urgency, as_urgency
 
 
-def _blocker(pool: PriorityPool) -> tuple[threading.Event, Future[None]]:
-    """Occupy one worker until the event is set."""
+def _blocker(pool: PriorityPool, urgency: int | Urgency | None = None) -> tuple[threading.Event, Future[str]]:
+    """Occupy one worker (with a job of ``urgency``, else the pool's default) until the event is
+    set; the job's result is "held"."""
     release = threading.Event()
     started = threading.Event()
 
-    def hold() -> None:
+    def hold() -> str:
         started.set()
         release.wait(10)
+        return "held"
 
-    future = pool.submit(hold)
+    future = pool.submit(hold) if urgency is None else pool.submit_at(urgency, hold)
     assert started.wait(5)
     return release, future
 
@@ -81,16 +83,7 @@ def test_a_job_cancelled_before_it_starts_never_runs() -> None:
 def test_early_work_never_takes_every_worker() -> None:
     pool = PriorityPool(2, "test", early_limit=1)
     try:
-        release = threading.Event()
-        first_started = threading.Event()
-
-        def early_hold() -> str:
-            first_started.set()
-            release.wait(10)
-            return "early"
-
-        first = pool.submit_at(EARLY, early_hold)
-        assert first_started.wait(5)
+        release, first = _blocker(pool, EARLY)
         second = pool.submit_at(EARLY, lambda: "second early")
         urgent = pool.submit_at(URGENT, lambda: "urgent")
         assert urgent.result(5) == "urgent"  # the free worker is kept for it
@@ -98,7 +91,7 @@ def test_early_work_never_takes_every_worker() -> None:
         assert not second.done()  # the second early job waits for the first
         release.set()
         assert second.result(5) == "second early"
-        assert first.result(5) == "early"
+        assert first.result(5) == "held"
     finally:
         pool.shutdown()
 
@@ -106,15 +99,7 @@ def test_early_work_never_takes_every_worker() -> None:
 def test_early_work_held_back_starts_when_promoted() -> None:
     pool = PriorityPool(2, "test", early_limit=1)
     try:
-        release = threading.Event()
-        started = threading.Event()
-
-        def early_hold() -> None:
-            started.set()
-            release.wait(10)
-
-        pool.submit_at(EARLY, early_hold)
-        assert started.wait(5)
+        release, _ = _blocker(pool, EARLY)
         urgency = Urgency(EARLY)
         held = pool.submit_at(urgency, lambda: "now urgent")
         time.sleep(0.1)
