@@ -35,6 +35,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,12 +254,14 @@ class Voices:
             pcm, rate = audio.read_wav(wav.name)
         return audio.resample(pcm, rate, 8000)
 
-    def phone_band(self, text: str, voice: tuple[str, str, int]) -> np.ndarray:
+    def phone_band(self, text: str, voice: tuple[str, str, int], seed: int | None = None) -> np.ndarray:
+        """``seed``: the noise's (None: the next of the set's own generator)."""
         pcm = self.pcm8k(text, voice).astype(np.float64)
+        rng = self.rng if seed is None else np.random.default_rng(seed)
         silence = np.zeros(2400)  # 300 ms either side, noise over all of it
         pcm = np.concatenate([silence, pcm, silence])
         power = float(np.mean(pcm[pcm != 0] ** 2)) if np.any(pcm) else 1.0
-        noise = self.rng.normal(0.0, np.sqrt(power / 10 ** (NOISE_SNR_DB / 10)), pcm.size)
+        noise = rng.normal(0.0, np.sqrt(power / 10 ** (NOISE_SNR_DB / 10)), pcm.size)
         pcm16 = np.clip(pcm + noise, -32768, 32767).astype(np.int16)
         mulaw = audio.ulaw_encode(pcm16)
         return audio.to_float32_16k(mulaw, "audio/pcmu")
@@ -276,10 +279,14 @@ def evaluate(cases: list[Case], mode: str, verbose: bool) -> dict[str, float]:
 
         voices = Voices()
         recognizer = Recognizer(cpu_threads=2)
-        state = {"voice": VOICES[0]}
+        state: dict[str, Any] = {"voice": VOICES[0], "case": 0, "turn": 0}
 
         def hear(text: str, items: list[dict[str, Any]], case: Case | None = None) -> str:
-            samples = voices.phone_band(text, state["voice"])
+            # the noise is drawn for this case's turn: a run is repeatable, and a change to the
+            # engine that alters one call does not change the noise of every call after it
+            state["turn"] += 1
+            seed = zlib.crc32(f"{state['case']}:{state['turn']}:{text}".encode())
+            samples = voices.phone_band(text, state["voice"], seed)
             prompt = recognition_prompt(current.instructions, current.tools, items)
             accept = answer_check(current.instructions, current.tools, items)
             return str(recognizer.transcribe(samples, prompt=prompt, accept=accept).text)
@@ -287,7 +294,7 @@ def evaluate(cases: list[Case], mode: str, verbose: bool) -> dict[str, float]:
     outcomes = []
     for index, current in enumerate(cases):
         if mode == "voice":
-            state["voice"] = VOICES[index % len(VOICES)]
+            state.update(voice=VOICES[index % len(VOICES)], case=index, turn=0)
         outcome = run_case(current, policy, hear)
         outcomes.append(outcome)
         label = f"{mode} {current.scenario}: {current.phrasing!r}"

@@ -239,6 +239,11 @@ async def on_call_takeover(consumer: Any, message: dict[str, Any]) -> None:
         problem = None
         if op == "start" and action_id is not None:
             problem = await line.start(str(message.get("by") or ""), action_id)
+            if problem is None:
+                # The person subscribed to the call's audio before asking: they hear the caller from
+                # the moment the call answers, not from the listeners' next keepalive round, which
+                # waits on the records thread and can come after the caller's first words.
+                bridge.listen.activate()
         elif op == "keep" and action_id is not None:
             line.keep(action_id)
         elif op == "stop":

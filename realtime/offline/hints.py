@@ -26,10 +26,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from realtime.offline.policy import DialoguePolicy, _content_text, asked_parameters
-from realtime.offline.policy.arguments import _extract_typed, _valid, match_bool, normalize_numbers, plausible_phone
+from realtime.offline.policy.arguments import (
+    MONTHS,
+    ORDINALS,
+    _enum_phrases,
+    _extract_typed,
+    _valid,
+    match_bool,
+    normalize_numbers,
+    plausible_phone,
+)
 from realtime.offline.policy.items import parse_tools
 
 DEFAULT_PROMPT = "The caller said the numbers as digits: 987-654-3210."
@@ -194,6 +204,73 @@ def _fits(kind: str, schema: dict[str, Any], text: str) -> bool:
     return plausible_phone(value) if kind == "phone" else True
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """The words an answer of the expected form is made of, for a recogniser that can keep its
+    transcript to them (`realtime.offline.stt`): ``words`` (the question's own words, a general
+    list of fillers, and what the form needs: an option's words, month names, yes and no), digits
+    when ``digits``, single capital letters when ``letters``. Punctuation is always allowed."""
+
+    words: frozenset[str]
+    digits: bool = False
+    letters: bool = False
+
+
+class Expectation:
+    """What an answer to the pending question looks like: called with a transcript, whether it is
+    one; ``vocabulary`` (or None): what such an answer is made of."""
+
+    def __init__(self, test: Callable[[str], bool], vocabulary: Vocabulary | None = None) -> None:
+        self.test = test
+        self.vocabulary = vocabulary
+
+    def __call__(self, text: str) -> bool:
+        return bool(self.test(text))
+
+
+FILLERS = frozenset(["a", "an", "the", "it", "it's", "its", "is", "are", "was", "were", "i", "i'm", "i've", "my", "me", "mine", "we", "we're", "our", "um", "uh", "er", "erm", "oh", "ah", "so", "well", "yes", "no", "and", "or", "of", "on", "in", "at", "to", "for", "by", "from", "with", "that", "that's", "this", "these", "those", "there", "here", "just", "only", "sure", "ok", "okay", "please", "thanks", "thank", "you", "right", "now"])
+"""General English words that come around an answer ("it's", "my ... is", "on the ..."): never
+anything a scenario or a caller says in particular."""
+
+YES_NO_WORDS = frozenset(["yes", "yeah", "yep", "yup", "sure", "correct", "right", "ok", "okay", "absolutely", "please", "do", "go", "ahead", "that's", "fine", "perfect", "great", "no", "nope", "not", "don't", "isn't", "wrong", "never", "mind", "cancel", "stop", "wait", "actually", "really", "quite", "what", "i", "said"])
+"""The words of a yes or a no, as :func:`match_bool` reads them."""
+
+DATE_WORDS = frozenset([*MONTHS, *ORDINALS, *["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today", "tomorrow", "next", "this", "coming", "st", "nd", "rd", "th"]])
+"""The words of a date as the dialogue policy reads one: months, ordinals, weekdays."""
+
+
+def _pattern_letters(pattern: str) -> bool:
+    """Whether a pattern's values hold letters (a letter class, ``\\w``, or literal letters)."""
+    return "\\w" in pattern or re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]", "", pattern)) is not None
+
+
+def _vocabulary(question: str, asked: list[tuple[str, dict[str, Any]]], *, yes_no: bool = False) -> Vocabulary | None:
+    """What an answer to ``question`` (asking for ``asked``) is made of; None when any words may
+    answer it (free text, an e-mail address)."""
+    words = set(FILLERS) | set(re.findall(r"[a-z']+", question.lower()))
+    digits = letters = False
+    if yes_no:
+        words |= YES_NO_WORDS
+    for kind, schema in asked:
+        if kind == "enum":
+            for value in schema.get("enum") or []:
+                for phrase in _enum_phrases(str(value)):
+                    words |= set(re.findall(r"[a-z0-9']+", phrase.lower()))
+        elif kind == "date":
+            words |= DATE_WORDS
+            digits = True
+        elif kind in ("phone", "number"):
+            digits = True
+        elif kind == "pattern":
+            digits = True
+            letters = letters or _pattern_letters(str(schema.get("pattern")))
+        elif kind == "bool":
+            words |= YES_NO_WORDS
+        else:
+            return None
+    return Vocabulary(frozenset(w for w in words if w), digits=digits, letters=letters)
+
+
 def answer_check(instructions: str, tools: list[dict[str, Any]] | None, items: list[dict[str, Any]]) -> Callable[[str], bool] | None:
     """What an answer to the pending question looks like, as a test of a transcript, or None
     when any words may answer it: a yes/no question wants a clear yes or no; a question for
@@ -206,16 +283,18 @@ def answer_check(instructions: str, tools: list[dict[str, Any]] | None, items: l
         return None
     last = re.split(r"(?<=[.!?])\s+", question)[-1]
     if _YES_NO.match(last) and last.rstrip().endswith("?") and " or " not in last:
-        return lambda text: match_bool(text) is not None
+        return Expectation(lambda text: match_bool(text) is not None, _vocabulary(question, [], yes_no=True))
     every = asked_parameters(tools, question)
     if not every and tools:
         # an open question: words the agent understands (what it can do), not "didn't catch that"
         policy = DialoguePolicy()
-        return lambda text: policy.understands(instructions, tools, items, text)
+        return Expectation(lambda text: policy.understands(instructions, tools, items, text))
     asked = [(kind, schema) for kind, schema in every if kind in _TYPED]
     if not asked:
         return None
-    return lambda text: all(_fits(kind, schema, text) for kind, schema in asked)
+    # the answer's words only when every detail asked for is typed (a free-text one takes any words)
+    vocabulary = _vocabulary(question, every) if len(asked) == len(every) else None
+    return Expectation(lambda text: all(_fits(kind, schema, text) for kind, schema in asked), vocabulary)
 
 
 def check_for(context: Any) -> Callable[[str], bool] | None:

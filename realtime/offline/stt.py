@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from realtime.audio import Float32Array
-from realtime.offline.hints import DEFAULT_PROMPT
+from realtime.offline.hints import DEFAULT_PROMPT, Vocabulary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -55,8 +56,62 @@ _RUNAWAY = re.compile(r"(\b\S+\b)(?:\W+\1\b){7,}")
 """A word repeated eight times in a row: a recogniser stuck in a loop, not a caller's answer."""
 
 
+KEPT_TO_WORDS_MARGIN = 0.35
+"""How much less likely (mean log-probability per token) a transcript kept to an answer's words
+may be than the recogniser's unconstrained one and still be taken: a caller who said something
+else ("I don't have it") is not forced into digits."""
+
+KEPT_TO_WORDS_BEAM = 3
+"""Transcripts kept to an answer's words are searched with a beam this wide: greedily, "The"
+then the end can beat "The balcony." one token at a time."""
+
+WINDOW_SECONDS = 20.0
+"""The encoder reads this much audio for an utterance (more for a longer one), not Whisper's 30 s:
+its attention grows with the square of the window, and 20 s cost about 40% of 30 s (15 s about a
+quarter, but it misheard a phone number of the retail demo). ``REALTIME_OFFLINE_STT_WINDOW_S``
+(30: Whisper's own)."""
+
+NO_SPEECH_THRESHOLD = 0.6
+LOG_PROB_THRESHOLD = -1.0
+"""faster-whisper's defaults: a window the model takes for no speech, read with little
+confidence, is silence."""
+
+
+def encoder_window_seconds() -> float:
+    raw = os.environ.get("REALTIME_OFFLINE_STT_WINDOW_S", "")
+    try:
+        value = float(raw) if raw.strip() else WINDOW_SECONDS
+    except ValueError:
+        return WINDOW_SECONDS
+    return min(max(value, 5.0), 30.0)
+
+
+def said_once(text: str) -> str:
+    """A transcript that is one phrase said over and over ("The brakes. The brakes. The
+    brakes", the last time cut short or not), as that phrase once; any other transcript, and
+    digits said again ("5 5 5 5"), as it is."""
+    words = text.split()
+    plain = [re.sub(r"[^\w']+", "", w).lower() for w in words]
+    for size in range(1, len(words) // 2 + 1):
+        unit = plain[:size]
+        if all(plain[i] == unit[i % size] for i in range(len(words))):
+            if not any(re.search(r"[^\W\d]", w) for w in unit):
+                return text
+            return " ".join(words[:size])
+    return text
+
+
+_STUTTER = re.compile(r"\b([^\W\d]\S*)\b(?:\W+\1\b){2,}", re.IGNORECASE)
+"""A word (not a digit) three times in a row ("no, no, no"): a recogniser kept to a few words
+filling audio they do not fit, not an answer."""
+
 _ENCODED = threading.local()
 """Per thread, while a transcription that may weigh alternatives runs: the encoder outputs it made."""
+
+
+_PUNCTUATION = re.compile(r"[^\w\s]+")
+_DIGITS = re.compile(r"[^\w\s]*\d[\d.,:/-]*")
+_LETTERS = re.compile(r"-?[A-Z]{1,2}-?")
 
 
 def _accepted(accept: Callable[[str], bool], text: str) -> bool:
@@ -94,6 +149,7 @@ class Recognizer:
         compute_type: str = "int8",
         beam_size: int = 1,
         prompt: str | None = DIGITS_PROMPT,
+        window_seconds: float | None = None,
     ) -> None:
         from faster_whisper import WhisperModel  # type: ignore[import-untyped]
 
@@ -101,6 +157,7 @@ class Recognizer:
         self.model_name = source
         self.beam_size = beam_size
         self.prompt = prompt or None
+        self.window_seconds = encoder_window_seconds() if window_seconds is None else float(window_seconds)
         self._model = WhisperModel(
             source,
             device="cpu",
@@ -129,6 +186,11 @@ class Recognizer:
         samples = np.asarray(audio, dtype=np.float32)
         if samples.size < SAMPLE_RATE // 10:  # under 100 ms: nothing to recognise
             return
+        if self._window(samples) is not None:
+            text = self._recognise_window(samples, prompt)
+            if text:
+                yield text
+            return
         segments, _info = self._model.transcribe(
             samples,
             language="en",
@@ -151,6 +213,39 @@ class Recognizer:
             yield text if first else " " + text
             first = False
 
+    def _window(self, samples: Float32Array) -> int | None:
+        """How many samples the encoder reads for ``samples`` (the utterance and a second of
+        silence, at least :attr:`window_seconds`); None for Whisper's own 30 s windows (a
+        window of 30 s or more, or audio that does not fit a shorter one)."""
+        if self.window_seconds >= 30:
+            return None
+        seconds = max(self.window_seconds, samples.size / SAMPLE_RATE + 1.0)
+        return int(seconds * SAMPLE_RATE) if seconds < 30 else None
+
+    def _encode(self, samples: Float32Array) -> Any:
+        """The encoder's output for an utterance of one window (padded with silence)."""
+        from faster_whisper.audio import pad_or_trim  # type: ignore[import-untyped]
+
+        model = self._model
+        size = self._window(samples)
+        if size is None:
+            return model.encode(pad_or_trim(model.feature_extractor(samples[: 30 * SAMPLE_RATE])[..., :-1]))
+        padded = np.zeros(size, dtype=np.float32)
+        padded[: samples.size] = samples
+        return model.encode(model.feature_extractor(padded)[..., :-1])
+
+    def _recognise_window(self, samples: Float32Array, prompt: str | None) -> str:
+        """The greedy transcript of an utterance that fits one short window. Whisper was trained
+        on 30 s windows and in a shorter one tends to say a short utterance again ("The brakes.
+        The brakes."): a transcript that is one phrase over and over is that phrase once. Audio
+        the model takes for no speech (and is unsure of the words) gives nothing, as
+        faster-whisper's own thresholds do."""
+        encoded = self._encode(samples)
+        (text, score, no_speech), = self._decode(encoded, prompt, samples.size / SAMPLE_RATE, [-1], no_speech=True)
+        if no_speech > NO_SPEECH_THRESHOLD and score < LOG_PROB_THRESHOLD:
+            return ""
+        return said_once(text)
+
     def alternatives(
         self,
         audio: Float32Array,
@@ -163,7 +258,6 @@ class Recognizer:
         caller that can tell which one fits what was asked. Only the first 30 s are heard.
         ``encoded``: the encoder's output of this audio, when a transcription just made it (the
         encoder is most of a recognition's cost)."""
-        from faster_whisper.audio import pad_or_trim  # type: ignore[import-untyped]
         from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped]
 
         samples = np.asarray(audio, dtype=np.float32)[: 30 * SAMPLE_RATE]
@@ -171,7 +265,7 @@ class Recognizer:
             return []
         model = self._model
         if encoded is None:
-            encoded = model.encode(pad_or_trim(model.feature_extractor(samples)[..., :-1]))
+            encoded = self._encode(samples)
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
         text = self.prompt if prompt is None else prompt
         previous = tokenizer.encode(" " + text.strip())[-(model.max_length // 2 - 1) :] if text else []
@@ -187,10 +281,109 @@ class Recognizer:
         )[0]
         out: list[str] = []
         for ids in result.sequences_ids:
-            said = tokenizer.decode([i for i in ids if i < tokenizer.eot]).strip()
+            said = said_once(tokenizer.decode([i for i in ids if i < tokenizer.eot]).strip())
             if said and said not in out:
                 out.append(said)
         return out
+
+    def _token_texts(self) -> list[str]:
+        """Every text token's text (decoded once per model)."""
+        texts = getattr(self, "_texts", None)
+        if texts is None:
+            tokenizer = self._tokenizer()
+            texts = [tokenizer.decode([i]) for i in range(tokenizer.eot)]
+            self._texts = texts
+        return texts
+
+    def _tokenizer(self) -> Any:
+        from faster_whisper.tokenizer import Tokenizer
+
+        model = self._model
+        return Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
+
+    def suppressed_for(self, vocabulary: Vocabulary) -> list[int]:
+        """The text tokens a transcript kept to ``vocabulary`` may not use (cached per vocabulary)."""
+        cache: OrderedDict[Vocabulary, list[int]] = self.__dict__.setdefault("_suppressed", OrderedDict())
+        lock: threading.Lock = self.__dict__.setdefault("_suppressed_lock", threading.Lock())
+        with lock:
+            if vocabulary in cache:
+                cache.move_to_end(vocabulary)
+                return cache[vocabulary]
+        texts = self._token_texts()
+        tokenizer = self._tokenizer()
+        allowed: set[int] = set()
+        for word in vocabulary.words:
+            for variant in {word, word.capitalize(), word.upper()}:
+                allowed.update(tokenizer.encode(" " + variant))
+                allowed.update(tokenizer.encode(variant))
+        for index, text in enumerate(texts):
+            core = text.strip()
+            if not core or _PUNCTUATION.fullmatch(core) or vocabulary.digits and _DIGITS.fullmatch(core) or vocabulary.letters and _LETTERS.fullmatch(core):
+                allowed.add(index)
+        suppressed = [i for i in range(len(texts)) if i not in allowed]
+        with lock:
+            cache[vocabulary] = suppressed
+            while len(cache) > 64:
+                cache.popitem(last=False)
+        return suppressed
+
+    def _decode(
+        self, encoded: Any, prompt: str | None, seconds: float, suppress: list[int], beam: int = 1,
+        *, no_speech: bool = False,
+    ) -> list[Any]:
+        """The ``beam`` best transcripts of an encoder output, best first: (text, mean
+        log-probability per token), with the probability that there is no speech when
+        ``no_speech``."""
+        model = self._model
+        tokenizer = self._tokenizer()
+        text = self.prompt if prompt is None else prompt
+        previous = tokenizer.encode(" " + text.strip())[-(model.max_length // 2 - 1) :] if text else []
+        tokens = model.get_prompt(tokenizer, previous, without_timestamps=True)
+        result = model.model.generate(
+            encoded,
+            [tokens],
+            beam_size=beam,
+            num_hypotheses=beam,
+            max_length=len(tokens) + max_new_tokens(seconds),
+            suppress_blank=True,
+            suppress_tokens=suppress,
+            return_scores=True,
+            return_no_speech_prob=no_speech,
+        )[0]
+        found = [
+            (tokenizer.decode([i for i in ids if i < tokenizer.eot]).strip(), float(score))
+            for ids, score in zip(result.sequences_ids, result.scores, strict=True)
+        ]
+        return [(text, score, float(result.no_speech_prob)) for text, score in found] if no_speech else found
+
+    def kept_to_words(
+        self,
+        audio: Float32Array,
+        vocabulary: Vocabulary,
+        accept: Callable[[str], bool],
+        *,
+        prompt: str | None = None,
+        encoded: Any = None,
+    ) -> str | None:
+        """The transcript of a short answer decoded with only ``vocabulary``'s words (and digits,
+        letters, punctuation as it allows), when it is an answer (``accept``) and not much less
+        likely than the unconstrained transcript (:data:`KEPT_TO_WORDS_MARGIN`); else None. A
+        recogniser that hears "the mall can eat" for "the balcony" to "where would you like to
+        sit: stalls, balcony or box?" hears the option when it may only say options."""
+        samples = np.asarray(audio, dtype=np.float32)[: 30 * SAMPLE_RATE]
+        if samples.size < SAMPLE_RATE // 10:
+            return None
+        if encoded is None:
+            encoded = self._encode(samples)
+        seconds = samples.size / SAMPLE_RATE
+        fitting = [(text, score) for text, score in self._decode(
+            encoded, prompt, seconds, self.suppressed_for(vocabulary), KEPT_TO_WORDS_BEAM)
+            if _STUTTER.search(text) is None and _accepted(accept, text)]
+        if not fitting:
+            return None
+        kept, kept_score = fitting[0]
+        (_free, free_score), = self._decode(encoded, prompt, seconds, [-1])
+        return kept if kept_score >= free_score - KEPT_TO_WORDS_MARGIN else None
 
     def transcribe(
         self,
@@ -216,10 +409,17 @@ class Recognizer:
         if accept is not None and not _accepted(accept, "".join(pieces)):
             # audio of one window was encoded once: its alternatives decode that output again
             encoded = outputs[0] if len(outputs) == 1 and len(audio) <= 30 * SAMPLE_RATE else None
-            others = self.alternatives(audio, prompt=prompt, encoded=encoded)
-            fitting = [text for text in others if _accepted(accept, text)]
-            if fitting:
-                pieces = [fitting[0]]
+            vocabulary = getattr(accept, "vocabulary", None)
+            kept = None
+            if isinstance(vocabulary, Vocabulary):
+                kept = self.kept_to_words(audio, vocabulary, accept, prompt=prompt, encoded=encoded)
+            if kept is not None:
+                pieces = [kept]
+            else:
+                others = self.alternatives(audio, prompt=prompt, encoded=encoded)
+                fitting = [text for text in others if _accepted(accept, text)]
+                if fitting:
+                    pieces = [fitting[0]]
         return Transcript(
             text="".join(pieces),
             segments=[p.strip() for p in pieces],

@@ -6,6 +6,7 @@ schema, and which tools change data. Pure text processing: the same words give t
 
 from __future__ import annotations
 
+import datetime as _dt
 import difflib
 import json
 import re
@@ -207,6 +208,54 @@ def find_dates(text: str) -> list[tuple[str, tuple[int, int]]]:
                 taken.append(m.span())
     found.sort(key=lambda item: item[1][0])
     return found
+
+
+_COMING = re.compile(
+    r"\b(book|schedul|reserv|appointment|visit|pick ?up|collect|deliver|lesson|class|course|service|"
+    r"session|event|concert|show|ticket|flight|travel|trip|journey|depart|arriv|check ?in|stay|"
+    r"start|begin|renew|move|install|inspection|test|exam|meeting|consultation|table)",
+    re.IGNORECASE,
+)
+"""Words of something that will happen: a booking, a visit, a trip, a start."""
+_GONE = re.compile(
+    r"\b(birth|born|dob|incident|happen|occur|accident|purchas|bought|ordered|lost|stolen|since|"
+    r"last|previous|issued|joined|died|damage|loss|when did|was)",
+    re.IGNORECASE,
+)
+"""Words of something that has happened: a birth, an incident, a purchase."""
+
+
+def is_coming_day(tool: _Tool, name: str, schema: dict[str, Any]) -> bool:
+    """Whether a date parameter is the day of something that is still to happen (a tool that
+    books, schedules or starts something, and a parameter that is not a birth or an incident)."""
+    label = f"{name.replace('_', ' ')} {schema.get('description', '')}"
+    if _GONE.search(label):
+        return False
+    context = f"{tool.name.replace('_', ' ')} {tool.description} {label}"
+    return changes_data(tool) and _COMING.search(context) is not None
+
+
+def forward_date(iso: str, today: _dt.date | None = None) -> str:
+    """A date heard with a year already over, for a day that is still to come: the next such
+    month and day. A recogniser often hears "twenty twenty-seven" as "2020" ("2000 and 20"), and
+    nobody books the ninth of June 2020 in 2026; what is read back is the coming ninth of June
+    (the caller can still say no). A date this year or later, and a value that is not a date,
+    stay as they are."""
+    today = today or _dt.date.today()
+    try:
+        day = _dt.date.fromisoformat(iso[:10])
+    except ValueError:
+        return iso
+    if day.year >= today.year:
+        return iso
+    for year in range(today.year, today.year + 9):
+        try:
+            coming = day.replace(year=year)
+        except ValueError:  # the 29th of February
+            continue
+        if coming >= today:
+            return coming.isoformat() + iso[10:]
+    return iso
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:

@@ -23,6 +23,8 @@ from realtime.offline.policy.arguments import (
     _valid,
     _walk,
     changes_data,
+    forward_date,
+    is_coming_day,
     match_bool,
     normalize_numbers,
 )
@@ -458,6 +460,8 @@ class DialoguePolicy:
         for text in sources if kind != "bool" else window[:1]:
             read = expand(text, st.phrases) if kind == "enum" else text
             value = _extract_typed(kind, name, schema, read, digits=self.spoken_digits)
+            if isinstance(value, str) and kind == "date" and is_coming_day(tool, name, schema):
+                value = forward_date(value)
             if value is not None and kind == "pattern" and text not in window:
                 # from an older request only what was said as such ("SKU-1001"), not digits
                 # of a phone number read into the pattern
