@@ -41,6 +41,7 @@ from realtime.offline.policy.arguments import (
     plausible_phone,
 )
 from realtime.offline.policy.items import parse_tools
+from realtime.offline.policy.vocabulary import _VOCABULARY, tokens
 
 DEFAULT_PROMPT = "The caller said the numbers as digits: 987-654-3210."
 """Style only: spoken digits come back as grouped digits rather than words or thousands."""
@@ -271,6 +272,58 @@ def _vocabulary(question: str, asked: list[tuple[str, dict[str, Any]]], *, yes_n
     return Vocabulary(frozenset(w for w in words if w), digits=digits, letters=letters)
 
 
+REQUEST_WORDS = frozenset(["want", "need", "like", "would", "could", "can", "will", "i'd", "i'll", "i'm", "help", "get", "have", "has", "had", "do", "does", "did", "don't", "can't", "won't", "isn't", "it's", "is", "are", "be", "been", "my", "me", "some", "another", "more", "new", "to", "about", "for", "with", "not", "any", "also", "again", "still", "yet", "how", "what", "when", "where", "which", "why", "who"])
+"""General words of a request ("I'd like to ...", "can you help me with ..."), around a task's words."""
+
+
+def _open_vocabulary(instructions: str, question: str, tools: list[dict[str, Any]] | None) -> Vocabulary | None:
+    """What a request to this agent is made of: general fillers and request words, the question's
+    words, the words of what the agent can do (tool names, descriptions, parameter descriptions,
+    options, the agent's phrases callers use), and every word of the general vocabulary that
+    counts as one of those. Digits too (an opening may hold a number)."""
+    parsed = [t for t in parse_tools(tools) if not t.is_transfer and not t.is_escalation]
+    if not parsed:
+        return None
+    texts = [instructions_phrases(instructions)]
+    for tool in parsed:
+        texts += [tool.name.replace("_", " "), tool.description]
+        for name, schema in tool.properties.items():
+            texts += [name.replace("_", " "), str(schema.get("description", ""))]
+            texts += [str(v).replace("_", " ") for v in schema.get("enum") or []]
+    text = " ".join(texts).lower()
+    words = set(FILLERS) | REQUEST_WORDS | set(re.findall(r"[a-z']+", question.lower()))
+    words |= set(re.findall(r"[a-z']+", text))
+    stems = set(tokens(text))
+    for phrase in _general_phrases():
+        if stems & set(tokens(phrase)):
+            words |= set(re.findall(r"[a-z']+", phrase))
+    # and their plain inflections ("contacts", "booked", "running")
+    words |= {w + ending for w in words - FILLERS - REQUEST_WORDS if len(w) > 2 and w.isalpha() for ending in ("s", "ed", "ing")}
+    return Vocabulary(frozenset(w for w in words if w), digits=True)
+
+
+def instructions_phrases(instructions: str) -> str:
+    """The words of an agent's "phrases callers use" (both sides of each line)."""
+    match = re.search(r"phrases callers use\s*:?\s*\n((?:[ \t]*[-*•][^\n]*\n?)+)", instructions or "", re.IGNORECASE)
+    return match.group(1) if match else ""
+
+
+_GENERAL: list[str] = []
+
+
+def _general_phrases() -> list[str]:
+    """Every word and phrase of the general vocabulary (its groups, synonyms and concepts)."""
+    if not _GENERAL:
+        data = _VOCABULARY
+        found: list[str] = []
+        for concept, members in data.get("groups", {}).items():
+            found += [concept, *members]
+        for word, meaning in data.get("synonyms", {}).items():
+            found += [word, meaning]
+        _GENERAL.extend(dict.fromkeys(str(p).lower() for p in found))
+    return _GENERAL
+
+
 def answer_check(instructions: str, tools: list[dict[str, Any]] | None, items: list[dict[str, Any]]) -> Callable[[str], bool] | None:
     """What an answer to the pending question looks like, as a test of a transcript, or None
     when any words may answer it: a yes/no question wants a clear yes or no; a question for
@@ -288,7 +341,8 @@ def answer_check(instructions: str, tools: list[dict[str, Any]] | None, items: l
     if not every and tools:
         # an open question: words the agent understands (what it can do), not "didn't catch that"
         policy = DialoguePolicy()
-        return Expectation(lambda text: policy.understands(instructions, tools, items, text))
+        return Expectation(lambda text: policy.understands(instructions, tools, items, text),
+                           _open_vocabulary(instructions, question, tools))
     asked = [(kind, schema) for kind, schema in every if kind in _TYPED]
     if not asked:
         return None

@@ -34,8 +34,9 @@ Settings (environment, or the CLI flags of ``python -m realtime.server``):
 ``REALTIME_OFFLINE_STT_THREADS`` (threads per recognition, 1 or 2, default 2),
 ``REALTIME_OFFLINE_TTS_CACHE_S`` (seconds of synthesised audio kept, default 300; 0: none),
 ``REALTIME_OFFLINE_MAX_SESSIONS`` (default 2; the README says what has been measured),
-``REALTIME_OFFLINE_STT_MODEL`` (default: the bundled tiny.en), ``REALTIME_OFFLINE_SPECULATE``
-(default 1: transcribe during pauses).
+``REALTIME_OFFLINE_STT_MODEL`` (default: the bundled tiny.en), ``REALTIME_OFFLINE_STT_WINDOW_S``
+(seconds of audio the encoder reads, default 20; see `realtime.offline.stt`),
+``REALTIME_OFFLINE_SPECULATE`` (default 1: transcribe during pauses).
 """
 
 from __future__ import annotations

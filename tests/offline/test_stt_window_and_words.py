@@ -91,9 +91,9 @@ def test_a_typed_question_says_what_its_answer_is_made_of() -> None:
     assert pin.vocabulary.digits and not pin.vocabulary.letters
     read_back = expect("Let me read that back: the booking code: KR2055. Shall I book the seats?")
     assert {"yes", "no", "not", "right"} <= read_back.vocabulary.words
-    # a free-text detail takes any words: no vocabulary; an open question neither
+    # a free-text detail takes any words: no vocabulary; an open question the words of the tasks
     assert expect("Could you please tell me the booking code and a note for the box office?").vocabulary is None
-    assert expect("How can I help you today?").vocabulary is None
+    assert {"book", "seats", "show"} <= expect("How can I help you today?").vocabulary.words
 
 
 def test_only_the_answers_words_and_a_caller_who_said_something_else(synthesizer: Synthesizer, recognizer: Recognizer) -> None:
@@ -155,3 +155,20 @@ def test_the_read_back_holds_the_coming_day() -> None:
     assert coming in call.said[-1] and "2020" not in call.said[-1]
     call.caller("Yes, please go ahead.")
     assert call.calls == [("book_eye_test", {"day": coming})]
+
+
+def test_an_open_question_is_answered_in_the_words_of_what_the_agent_can_do() -> None:
+    tools = [
+        ts.fn("reorder_lenses", "Reorder contact lenses.", {"boxes": {"type": "integer", "description": "How many boxes"}}, ["boxes"]),
+        ts.fn("book_eye_test", "Book an eye test.", {"day": {"type": "string", "format": "date", "description": "The day of the eye test"}}, ["day"]),
+        ts.fn("transfer_to_billing", "Hand the caller to billing.", {}, []),
+    ]
+    instructions = "You are the optician's line.\nPhrases callers use:\n- my peepers: eyes\n"
+    expectation = hints.answer_check(instructions, tools, [said("assistant", "Hello! How can I help you today?")])
+    words = expectation.vocabulary.words
+    assert {"reorder", "contact", "lenses", "eye", "test", "book", "boxes", "peepers"} <= words  # the tools' and the agent's words
+    assert {"i'd", "like", "need", "help"} <= words  # a request's words
+    assert "contacts" in words and "booked" in words  # plain inflections
+    assert "billing" not in words  # a handoff is not a task of this agent
+    assert {"reserve", "appointment"} & words  # the general vocabulary's words for booking
+    assert "balcony" not in words and expectation.vocabulary.digits
