@@ -101,6 +101,12 @@ def said_once(text: str) -> str:
     return text
 
 
+CLEARLY_HEARD = -0.3
+"""A transcript the recogniser is this sure of (mean log-probability per token) is what was said:
+when it is no answer of the expected form, the caller said something else ("What are your
+opening hours?" to "How can I help?"), and other readings of the audio are not weighed (they
+cost about as much as the transcription itself)."""
+
 _STUTTER = re.compile(r"\b([^\W\d]\S*)\b(?:\W+\1\b){2,}", re.IGNORECASE)
 """A word (not a digit) three times in a row ("no, no, no"): a recogniser kept to a few words
 filling audio they do not fit, not an answer."""
@@ -158,6 +164,7 @@ class Recognizer:
         self.beam_size = beam_size
         self.prompt = prompt or None
         self.window_seconds = encoder_window_seconds() if window_seconds is None else float(window_seconds)
+        self.clearly_heard = CLEARLY_HEARD
         self._model = WhisperModel(
             source,
             device="cpu",
@@ -178,6 +185,7 @@ class Recognizer:
             return output
 
         self._model.encode = encode_and_keep
+        self._token_classes()  # once, at load (a few hundred ms), not in a caller's turn
 
     def stream(self, audio: Float32Array, *, prompt: str | None = None) -> Iterator[str]:
         """Yield the transcript piece by piece (one piece per Whisper segment, the first without
@@ -242,6 +250,8 @@ class Recognizer:
         faster-whisper's own thresholds do."""
         encoded = self._encode(samples)
         (text, score, no_speech), = self._decode(encoded, prompt, samples.size / SAMPLE_RATE, [-1], no_speech=True)
+        if getattr(_ENCODED, "outputs", None) is not None:
+            _ENCODED.score = score  # how sure the recogniser is, for a caller weighing other readings
         if no_speech > NO_SPEECH_THRESHOLD and score < LOG_PROB_THRESHOLD:
             return ""
         return said_once(text)
@@ -295,6 +305,23 @@ class Recognizer:
             self._texts = texts
         return texts
 
+    def _token_classes(self) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+        """The text tokens that are punctuation (or spaces), digits, and capital letters."""
+        classes = getattr(self, "_classes", None)
+        if classes is None:
+            punctuation, digits, letters = set(), set(), set()
+            for index, text in enumerate(self._token_texts()):
+                core = text.strip()
+                if not core or _PUNCTUATION.fullmatch(core):
+                    punctuation.add(index)
+                elif _DIGITS.fullmatch(core):
+                    digits.add(index)
+                elif _LETTERS.fullmatch(core):
+                    letters.add(index)
+            classes = (frozenset(punctuation), frozenset(digits), frozenset(letters))
+            self._classes = classes
+        return classes
+
     def _tokenizer(self) -> Any:
         from faster_whisper.tokenizer import Tokenizer
 
@@ -309,18 +336,16 @@ class Recognizer:
             if vocabulary in cache:
                 cache.move_to_end(vocabulary)
                 return cache[vocabulary]
-        texts = self._token_texts()
+        punctuation, digits, letters = self._token_classes()
         tokenizer = self._tokenizer()
-        allowed: set[int] = set()
+        allowed: set[int] = set(punctuation)
+        allowed |= digits if vocabulary.digits else set()
+        allowed |= letters if vocabulary.letters else set()
         for word in vocabulary.words:
             for variant in {word, word.capitalize(), word.upper()}:
                 allowed.update(tokenizer.encode(" " + variant))
                 allowed.update(tokenizer.encode(variant))
-        for index, text in enumerate(texts):
-            core = text.strip()
-            if not core or _PUNCTUATION.fullmatch(core) or vocabulary.digits and _DIGITS.fullmatch(core) or vocabulary.letters and _LETTERS.fullmatch(core):
-                allowed.add(index)
-        suppressed = [i for i in range(len(texts)) if i not in allowed]
+        suppressed = sorted(set(range(len(self._token_texts()))) - allowed)
         with lock:
             cache[vocabulary] = suppressed
             while len(cache) > 64:
@@ -364,6 +389,7 @@ class Recognizer:
         *,
         prompt: str | None = None,
         encoded: Any = None,
+        free_score: float | None = None,
     ) -> str | None:
         """The transcript of a short answer decoded with only ``vocabulary``'s words (and digits,
         letters, punctuation as it allows), when it is an answer (``accept``) and not much less
@@ -382,7 +408,8 @@ class Recognizer:
         if not fitting:
             return None
         kept, kept_score = fitting[0]
-        (_free, free_score), = self._decode(encoded, prompt, seconds, [-1])
+        if free_score is None:  # (a transcription of this encoder output knows it already)
+            (_free, free_score), = self._decode(encoded, prompt, seconds, [-1])
         return kept if kept_score >= free_score - KEPT_TO_WORDS_MARGIN else None
 
     def transcribe(
@@ -401,18 +428,22 @@ class Recognizer:
 
         t0 = time.perf_counter()
         _ENCODED.outputs = [] if accept is not None else None
+        _ENCODED.score = None
         try:
             pieces = list(self.stream(audio, prompt=prompt))
             outputs = _ENCODED.outputs or []
+            score = _ENCODED.score
         finally:
-            _ENCODED.outputs = None
-        if accept is not None and not _accepted(accept, "".join(pieces)):
+            _ENCODED.outputs = _ENCODED.score = None
+        heard_clearly = score is not None and score >= self.clearly_heard
+        if accept is not None and not heard_clearly and not _accepted(accept, "".join(pieces)):
             # audio of one window was encoded once: its alternatives decode that output again
             encoded = outputs[0] if len(outputs) == 1 and len(audio) <= 30 * SAMPLE_RATE else None
             vocabulary = getattr(accept, "vocabulary", None)
             kept = None
             if isinstance(vocabulary, Vocabulary):
-                kept = self.kept_to_words(audio, vocabulary, accept, prompt=prompt, encoded=encoded)
+                kept = self.kept_to_words(audio, vocabulary, accept, prompt=prompt, encoded=encoded,
+                                          free_score=score if encoded is not None else None)
             if kept is not None:
                 pieces = [kept]
             else:

@@ -3,13 +3,16 @@ other hypotheses are weighed; transcripts are bounded by the audio's length."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from realtime import audio
 from realtime.offline import stt
 from realtime.offline.stt import Recognizer
 from realtime.offline.tts import Synthesizer
 
 
-def test_alternatives_and_the_answer_check(synthesizer: Synthesizer, recognizer: Recognizer) -> None:
+def test_alternatives_and_the_answer_check(synthesizer: Synthesizer, recognizer: Recognizer, monkeypatch: Any) -> None:
+    monkeypatch.setattr(recognizer, "clearly_heard", 0.0)  # other readings weighed however sure the first
     pcm = synthesizer.synthesize_all("It's four five one two two nine.")
     samples = audio.to_float32_16k(audio.encode_from_pcm16_24k(pcm, "audio/pcmu"), "audio/pcmu")
     greedy = recognizer.transcribe(samples).text
@@ -30,9 +33,10 @@ def test_transcripts_are_bounded_and_loops_are_no_answer() -> None:
     assert not stt._accepted(lambda text: True, "  ")
 
 
-def test_alternatives_decode_the_transcriptions_encoding_again(synthesizer: Synthesizer, recognizer: Recognizer) -> None:
+def test_alternatives_decode_the_transcriptions_encoding_again(synthesizer: Synthesizer, recognizer: Recognizer, monkeypatch: Any) -> None:
     """The encoder is most of a recognition's cost: weighing alternatives after a transcription
     decodes its encoder output again (same hypotheses as encoding afresh) instead of encoding twice."""
+    monkeypatch.setattr(recognizer, "clearly_heard", 0.0)
     pcm = synthesizer.synthesize_all("My date of birth is the third of April nineteen eighty five.")
     samples = audio.to_float32_16k(audio.encode_from_pcm16_24k(pcm, "audio/pcmu"), "audio/pcmu")
     fresh = recognizer.alternatives(samples, count=5)

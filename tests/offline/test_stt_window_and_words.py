@@ -114,7 +114,8 @@ def test_only_the_answers_words_and_a_caller_who_said_something_else(synthesizer
     assert recognizer.kept_to_words(off, vocabulary, is_option) is None
 
 
-def test_a_missed_typed_answer_is_decoded_again_in_its_words(synthesizer: Synthesizer, recognizer: Recognizer) -> None:
+def test_a_missed_typed_answer_is_decoded_again_in_its_words(synthesizer: Synthesizer, recognizer: Recognizer, monkeypatch: Any) -> None:
+    monkeypatch.setattr(recognizer, "clearly_heard", 0.0)  # however sure the first transcript
     samples = phone(synthesizer, "It ends in four four seven one.")
     greedy = recognizer.transcribe(samples).text
     vocabulary = hints.Vocabulary(frozenset(hints.FILLERS | {"four", "digits", "card"}), digits=True)
@@ -172,3 +173,29 @@ def test_an_open_question_is_answered_in_the_words_of_what_the_agent_can_do() ->
     assert "billing" not in words  # a handoff is not a task of this agent
     assert {"reserve", "appointment"} & words  # the general vocabulary's words for booking
     assert "balcony" not in words and expectation.vocabulary.digits
+
+
+def test_what_was_heard_clearly_is_not_read_again(synthesizer: Synthesizer, recognizer: Recognizer, monkeypatch: Any) -> None:
+    """A transcript the recogniser is sure of that is no answer of the expected form is what the
+    caller said (a question back, another request): no other readings are decoded (they cost
+    about as much as the transcription)."""
+    samples = phone(synthesizer, "What are your opening hours on Sunday?")
+    vocabulary = hints.Vocabulary(frozenset(hints.FILLERS | {"four", "digits", "card"}), digits=True)
+    expectation = hints.Expectation(lambda text: False, vocabulary)
+    decodes: list[int] = []
+    keep = recognizer._decode
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        decodes.append(1)
+        return keep(*args, **kwargs)
+
+    monkeypatch.setattr(recognizer, "_decode", counted)
+    plain = recognizer.transcribe(samples).text
+    assert len(decodes) == 1 and "opening hours" in plain.lower()
+    decodes.clear()
+    assert recognizer.transcribe(samples, accept=expectation).text == plain
+    assert len(decodes) == 1  # the transcription only
+    monkeypatch.setattr(recognizer, "clearly_heard", 0.0)  # unsure: kept to the words, then the beam
+    decodes.clear()
+    assert recognizer.transcribe(samples, accept=expectation).text == plain
+    assert len(decodes) == 2
