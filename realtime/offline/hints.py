@@ -24,6 +24,7 @@ is not such an answer, it weighs its other hypotheses (`realtime.offline.stt`).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from realtime.offline.policy.arguments import (
     plausible_phone,
 )
 from realtime.offline.policy.items import parse_tools
-from realtime.offline.policy.vocabulary import _VOCABULARY, tokens
+from realtime.offline.policy.vocabulary import _VOCABULARY, phrases_section, tokens
 
 DEFAULT_PROMPT = "The caller said the numbers as digits: 987-654-3210."
 """Style only: spoken digits come back as grouped digits rather than words or thousands."""
@@ -284,7 +285,7 @@ def _open_vocabulary(instructions: str, question: str, tools: list[dict[str, Any
     parsed = [t for t in parse_tools(tools) if not t.is_transfer and not t.is_escalation]
     if not parsed:
         return None
-    texts = [instructions_phrases(instructions)]
+    texts = [phrases_section(instructions)]
     for tool in parsed:
         texts += [tool.name.replace("_", " "), tool.description]
         for name, schema in tool.properties.items():
@@ -302,26 +303,15 @@ def _open_vocabulary(instructions: str, question: str, tools: list[dict[str, Any
     return Vocabulary(frozenset(w for w in words if w), digits=True)
 
 
-def instructions_phrases(instructions: str) -> str:
-    """The words of an agent's "phrases callers use" (both sides of each line)."""
-    match = re.search(r"phrases callers use\s*:?\s*\n((?:[ \t]*[-*•][^\n]*\n?)+)", instructions or "", re.IGNORECASE)
-    return match.group(1) if match else ""
-
-
-_GENERAL: list[str] = []
-
-
-def _general_phrases() -> list[str]:
+@functools.cache
+def _general_phrases() -> tuple[str, ...]:
     """Every word and phrase of the general vocabulary (its groups, synonyms and concepts)."""
-    if not _GENERAL:
-        data = _VOCABULARY
-        found: list[str] = []
-        for concept, members in data.get("groups", {}).items():
-            found += [concept, *members]
-        for word, meaning in data.get("synonyms", {}).items():
-            found += [word, meaning]
-        _GENERAL.extend(dict.fromkeys(str(p).lower() for p in found))
-    return _GENERAL
+    found: list[str] = []
+    for concept, members in _VOCABULARY.get("groups", {}).items():
+        found += [concept, *members]
+    for word, meaning in _VOCABULARY.get("synonyms", {}).items():
+        found += [word, meaning]
+    return tuple(dict.fromkeys(str(p).lower() for p in found))
 
 
 def answer_check(instructions: str, tools: list[dict[str, Any]] | None, items: list[dict[str, Any]]) -> Callable[[str], bool] | None:

@@ -271,30 +271,14 @@ class Recognizer:
         caller that can tell which one fits what was asked. Only the first 30 s are heard.
         ``encoded``: the encoder's output of this audio, when a transcription just made it (the
         encoder is most of a recognition's cost)."""
-        from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped]
-
         samples = np.asarray(audio, dtype=np.float32)[: 30 * SAMPLE_RATE]
         if samples.size < SAMPLE_RATE // 10:
             return []
-        model = self._model
         if encoded is None:
             encoded = self._encode(samples)
-        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
-        text = self.prompt if prompt is None else prompt
-        previous = tokenizer.encode(" " + text.strip())[-(model.max_length // 2 - 1) :] if text else []
-        tokens = model.get_prompt(tokenizer, previous, without_timestamps=True)
-        result = model.model.generate(
-            encoded,
-            [tokens],
-            beam_size=max(count, 1),
-            num_hypotheses=max(count, 1),
-            max_length=len(tokens) + max_new_tokens(samples.size / SAMPLE_RATE),
-            suppress_blank=True,
-            suppress_tokens=[-1],
-        )[0]
         out: list[str] = []
-        for ids in result.sequences_ids:
-            said = said_once(tokenizer.decode([i for i in ids if i < tokenizer.eot]).strip())
+        for text, _score in self._decode(encoded, prompt, samples.size / SAMPLE_RATE, [-1], max(count, 1)):
+            said = said_once(text)
             if said and said not in out:
                 out.append(said)
         return out
@@ -326,7 +310,7 @@ class Recognizer:
         return classes
 
     def _tokenizer(self) -> Any:
-        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped]
 
         model = self._model
         return Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")

@@ -94,15 +94,21 @@ for _word, _meaning in _SYNONYMS.items():
     _ROOT_SYNONYMS.setdefault(_root(_word), _meaning)
 
 
+def phrases_section(instructions: str) -> str:
+    """The lines of the instructions' "Phrases callers use:" section ("" when there is none)."""
+    match = re.search(r"phrases callers use\s*:?\s*\n((?:[ \t]*[-*•][^\n]*\n?)+)", instructions or "", re.IGNORECASE)
+    return match.group(1) if match else ""
+
+
 def scenario_phrases(instructions: str) -> list[tuple[re.Pattern[str], str]]:
     """Per-scenario vocabulary from the instructions' "Phrases callers use:" section (an agent's
     phrases, compiled in): lines such as ``- "no electricity" means power outage`` or
     ``- no electricity: power outage``. Each phrase counts as the words it means."""
-    match = re.search(r"phrases callers use\s*:?\s*\n((?:[ \t]*[-*•][^\n]*\n?)+)", instructions or "", re.IGNORECASE)
-    if match is None:
+    section = phrases_section(instructions)
+    if not section:
         return []
     out: list[tuple[re.Pattern[str], str]] = []
-    for line in match.group(1).splitlines():
+    for line in section.splitlines():
         line = line.strip().lstrip("-*• ").strip()
         m = re.match(r"^[\"“']?(.+?)[\"”']?\s*(?:means|=|->|:)\s*(.+)$", line, re.IGNORECASE)
         if m and m.group(1).strip() and m.group(2).strip():
